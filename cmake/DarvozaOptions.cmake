@@ -1,0 +1,21 @@
+# Compiler flags for Darvoza's own targets. Third-party headers are included as SYSTEM so
+# -Werror applies to our code only.
+
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
+endif()
+
+set(DARVOZA_WARNINGS -Wall -Wextra -Werror -Wno-missing-field-initializers)
+
+if(DARVOZA_SANITIZE)
+  set(DARVOZA_SANITIZER_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer
+      -fno-sanitize-recover=undefined)
+  add_compile_options(${DARVOZA_SANITIZER_FLAGS})
+  add_link_options(${DARVOZA_SANITIZER_FLAGS})
+endif()
+
+# darvoza_target_defaults(TARGET): warnings and include root for a target of ours.
+function(darvoza_target_defaults target)
+  target_compile_options(${target} PRIVATE ${DARVOZA_WARNINGS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+endfunction()
