@@ -48,7 +48,9 @@ class MerkleTree {
 
 // OK when `proof` shows that `leaf` (data, not yet hashed) is leaf `index` of a tree of
 // `tree_size` leaves with root `root`; UNAUTHENTICATED otherwise, INVALID_ARGUMENT when
-// index >= tree_size.
+// index >= tree_size. As in RFC 6962, the proof binds the size only as far as it shapes the
+// path: the size must come from a signed tree head, which is why every Darvoza signature over a
+// root also covers the tree size (seals carry first and last seq; batch signatures sign both).
 absl::Status VerifyMerkleInclusion(absl::string_view leaf, uint64_t index, uint64_t tree_size,
                                    absl::Span<const std::string> proof, absl::string_view root);
 
