@@ -1,0 +1,124 @@
+// GlobalConfClient: the security server's copy of the global configuration (DESIGN.md §6).
+//
+// It fetches the signed configuration from the registry (Get), keeps a Watch stream open for
+// new serials and polls at `poll_interval` as a fallback, verifies every configuration against
+// the anchor (VerifySignedGlobalConf: a rolled-over signing key is followed when its
+// certificate chains to the anchor's root), refuses older serials, writes the last good copy to
+// <data dir>/globalconf.bin, and starts from that copy after a restart, so it keeps working
+// while the registry is down — until the configuration's expires_at by the Clock, after which
+// Current() fails with Server.ClientProxy.ConfigurationExpired.
+//
+//   DARVOZA_ASSIGN_OR_RETURN(auto conf_client, GlobalConfClient::Create(options));
+//   conf_client->Start();
+//   DARVOZA_ASSIGN_OR_RETURN(auto conf, conf_client->Current());
+//
+// Thread-safe. One background thread (Start) runs the watch and the polls; listeners are
+// called on it (or on the caller of Offer), without internal locks held.
+#ifndef DARVOZA_SECURITY_SERVER_GLOBAL_CONF_CLIENT_H_
+#define DARVOZA_SECURITY_SERVER_GLOBAL_CONF_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "proto/globalconf.pb.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace darvoza::ss {
+
+class MetricsRegistry;
+
+struct GlobalConfClientOptions {
+  // Where globalconf.bin (the last good copy) lives. Required.
+  std::string data_dir;
+  v1::ConfigurationAnchor anchor;
+  // Registry public ports to try in order. Default: the anchor's registry_addresses.
+  std::vector<std::string> registry_addresses;
+  // Plain Get between watch attempts, in real time. Default: 60 s.
+  absl::Duration poll_interval = absl::Seconds(60);
+  // Wait before re-opening a broken watch stream. Default: 1 s.
+  absl::Duration reconnect_delay = absl::Seconds(1);
+  // Not owned. Default: Clock::Real().
+  Clock* clock = nullptr;
+  // Not owned; may be null.
+  MetricsRegistry* metrics = nullptr;
+};
+
+using ConfListener = std::function<void(std::shared_ptr<const v1::GlobalConf>)>;
+
+class GlobalConfClient {
+ public:
+  // Loads the last good copy from disk when there is one (a copy that no longer verifies is
+  // ignored, with a log line). Does not contact the registry: call Start().
+  static absl::StatusOr<std::unique_ptr<GlobalConfClient>> Create(
+      GlobalConfClientOptions options);
+  ~GlobalConfClient();  // Calls Shutdown().
+  GlobalConfClient(const GlobalConfClient&) = delete;
+  GlobalConfClient& operator=(const GlobalConfClient&) = delete;
+
+  // Starts the background watch/poll thread. Call at most once.
+  void Start();
+  // Stops the thread and cancels the watch. Idempotent.
+  void Shutdown();
+
+  // The current configuration. UNAVAILABLE (fault InvalidConfiguration) when none was ever
+  // accepted; FAILED_PRECONDITION with fault ConfigurationExpired when it expired by the Clock.
+  absl::StatusOr<std::shared_ptr<const v1::GlobalConf>> Current() const;
+  // The last accepted configuration even when expired; null when none.
+  std::shared_ptr<const v1::GlobalConf> LastGood() const;
+  // The signed form of LastGood() (for audit archives); null when none.
+  std::shared_ptr<const v1::SignedGlobalConf> LastGoodSigned() const;
+  const v1::ConfigurationAnchor& anchor() const { return options_.anchor; }
+
+  // Calls `listener` after each newly accepted configuration (not for the one held now).
+  void AddListener(ConfListener listener);
+
+  // Verifies `signed_conf` and accepts it when its serial is newer than the held one (written to
+  // disk first, then listeners run). The error of VerifySignedGlobalConf otherwise; the held
+  // configuration is unchanged on any error. Used by the watch thread; public for tests and
+  // for configuration files distributed by mirrors.
+  absl::Status Offer(const v1::SignedGlobalConf& signed_conf);
+
+  // One Get from the registry, offered as above. UNAVAILABLE when no registry answered.
+  absl::Status FetchNow();
+
+  // Whether the last attempt to reach the registry (Get or the watch) succeeded, and when one
+  // last succeeded (InfinitePast when never).
+  bool registry_reachable() const;
+  absl::Time last_registry_contact() const;
+
+ private:
+  explicit GlobalConfClient(GlobalConfClientOptions options);
+  void Run();
+  void MarkContact(bool ok);
+  void UpdateMetrics();
+
+  const GlobalConfClientOptions options_;
+  Clock* const clock_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const v1::GlobalConf> conf_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::SignedGlobalConf> signed_ ABSL_GUARDED_BY(mu_);
+  std::vector<ConfListener> listeners_ ABSL_GUARDED_BY(mu_);
+  bool reachable_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_contact_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Mutex offer_mu_;  // one Offer at a time: serial check, disk write and swap together
+  std::thread thread_;
+};
+
+}  // namespace darvoza::ss
+
+#endif  // DARVOZA_SECURITY_SERVER_GLOBAL_CONF_CLIENT_H_

@@ -1,0 +1,68 @@
+// The seam between the security server node (issue 5) and the exchange (issue 6,
+// security_server/exchange/): what the exchange gets from the node, and what the node asks of
+// the exchange.
+//
+// The node creates the exchange once its services exist and registers what the exchange
+// returns: SsToSsService() on the SS↔SS (mTLS) server, ClientGenericService() on both client
+// ports (which carry nothing else, so health and reflection are never confused with
+// pass-through calls).
+#ifndef DARVOZA_SECURITY_SERVER_NODE_SERVICES_H_
+#define DARVOZA_SECURITY_SERVER_NODE_SERVICES_H_
+
+#include <memory>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "proto/identifiers.pb.h"
+#include "security_server/client_auth.h"
+#include "security_server/global_conf_client.h"
+#include "security_server/key_store.h"
+#include "security_server/local_state.h"
+#include "security_server/metrics.h"
+
+namespace darvoza::audit {
+class AuditLog;
+}
+
+namespace darvoza::ss {
+
+// What the exchange needs from the node. All pointers outlive the exchange. Thread-safe.
+struct NodeServices {
+  v1::SecurityServerId self;
+  Clock* clock;
+  // Current() -> absl::StatusOr<std::shared_ptr<const v1::GlobalConf>> (ConfigurationExpired
+  // fault when expired), anchor(), and AddListener(...) for each new configuration.
+  GlobalConfClient* conf;
+  // Auth cert/key PEM for TLS; SigningSigner(member) -> signer + cert chain DER (leaf first)
+  // for each hosted member.
+  KeyStore* keys;
+  // Services (LookupService), IsAllowed(client, service, conf) per ACL + local/global groups,
+  // client subsystems hosted here + their IS auth mode (GetClient), and a generic KV for the
+  // exchange's nonce store: PutIfAbsent/Delete/ScanPrefix.
+  LocalState* state;
+  audit::AuditLog* audit;  // may be null until wired
+  // Authenticate(claimed subsystem, call context, tls_port).
+  ClientAuthenticator* client_auth;
+  MetricsRegistry* metrics;  // counters/gauges by name, rendered on the ops port
+};
+
+// Implemented by security_server/exchange/ (issue 6). Until it exists, node links a default
+// that returns nullptrs (and the client ports answer UNIMPLEMENTED).
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual grpc::Service* SsToSsService() = 0;  // registered on the SS↔SS server (may be null)
+  // Registered on BOTH client ports (may be null).
+  virtual grpc::CallbackGenericService* ClientGenericService() = 0;
+  virtual void Shutdown() = 0;
+};
+
+// Defined in security_server/exchange/exchange.cc.
+absl::StatusOr<std::unique_ptr<Exchange>> CreateExchange(const NodeServices& services);
+
+}  // namespace darvoza::ss
+
+#endif  // DARVOZA_SECURITY_SERVER_NODE_SERVICES_H_
