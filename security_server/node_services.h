@@ -3,8 +3,8 @@
 // the exchange.
 //
 // The node creates the exchange once its services exist and registers what the exchange
-// returns: SsToSsService() on the SS↔SS (mTLS) server, ClientGenericService() on both client
-// ports (which carry nothing else, so health and reflection are never confused with
+// returns: SsToSsService() on the SS↔SS (mTLS) server, ClientGenericService(tls_port) on each
+// client port (which carry nothing else, so health and reflection are never confused with
 // pass-through calls).
 #ifndef DARVOZA_SECURITY_SERVER_NODE_SERVICES_H_
 #define DARVOZA_SECURITY_SERVER_NODE_SERVICES_H_
@@ -55,8 +55,11 @@ class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual grpc::Service* SsToSsService() = 0;  // registered on the SS↔SS server (may be null)
-  // Registered on BOTH client ports (may be null).
-  virtual grpc::CallbackGenericService* ClientGenericService() = 0;
+  // The pass-through service for one client port (may be null): call once with
+  // tls_port=false for the plaintext port and once with tls_port=true for the mTLS port. Two
+  // objects, because gRPC lets a generic service be registered with one server only, and
+  // because the handler must know which port a call came in on (IS authentication).
+  virtual grpc::CallbackGenericService* ClientGenericService(bool tls_port) = 0;
   virtual void Shutdown() = 0;
 };
 

@@ -8,7 +8,7 @@ namespace {
 class NoExchange final : public Exchange {
  public:
   grpc::Service* SsToSsService() override { return nullptr; }
-  grpc::CallbackGenericService* ClientGenericService() override { return nullptr; }
+  grpc::CallbackGenericService* ClientGenericService(bool) override { return nullptr; }
   void Shutdown() override {}
 };
 
