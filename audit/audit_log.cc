@@ -1,0 +1,514 @@
+#include "audit/audit_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/write_batch.h>
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "audit/internal/store.h"
+#include "common/crypto/hash.h"
+#include "common/faults.h"
+#include "common/merkle.h"
+#include "common/seal.h"
+#include "common/status_macros.h"
+
+namespace darvoza::audit {
+
+using internal::Store;
+
+AuditLog::AuditLog(const AuditLogOptions& options)
+    : options_(options), statistics_(rocksdb::CreateDBStatistics()) {}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("audit log path is empty");
+  if (options.clock == nullptr) return absl::InvalidArgumentError("audit log needs a clock");
+  std::unique_ptr<AuditLog> log(new AuditLog(options));
+  {
+    absl::WriterMutexLock l(&log->db_mu_);
+    DARVOZA_RETURN_IF_ERROR(log->OpenStore());
+  }
+  DARVOZA_RETURN_IF_ERROR(log->LoadState());
+  log->last_seal_mono_ = options.clock->MonotonicNow();
+  {
+    absl::MutexLock l(&log->witness_mu_);
+    absl::ReaderMutexLock dl(&log->db_mu_);
+    DARVOZA_ASSIGN_OR_RETURN(log->witnessed_index_, log->store_->LastReceiptIndex());
+    auto marker = log->store_->GetPurgeMarker();
+    if (marker.ok() && marker->has_value()) {
+      log->witnessed_index_ =
+          std::max(log->witnessed_index_, (*marker)->first_seal_index() - 1);
+    }
+  }
+  log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
+  log->witness_thread_ = std::thread([p = log.get()] { p->WitnessLoop(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  {
+    absl::MutexLock l(&witness_mu_);
+    witness_stop_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+  if (witness_thread_.joinable()) witness_thread_.join();
+  absl::WriterMutexLock l(&db_mu_);
+  store_.reset();
+}
+
+absl::Status AuditLog::OpenStore() {
+  internal::StoreOptions so;
+  so.path = options_.path;
+  so.write_buffer_bytes = options_.write_buffer_bytes;
+  so.env = options_.env;
+  so.statistics = statistics_;
+  store_.reset();
+  DARVOZA_ASSIGN_OR_RETURN(store_, Store::Open(so));
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::LoadState() {
+  absl::ReaderMutexLock l(&db_mu_);
+  if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+  DARVOZA_ASSIGN_OR_RETURN(auto marker, store_->GetPurgeMarker());
+  DARVOZA_ASSIGN_OR_RETURN(auto last, store_->LastRecord());
+  if (last.has_value()) {
+    head_seq_ = last->seq;
+    head_hash_ = internal::RecordHash(last->record.prev_hash(), last->bytes);
+  } else if (marker.has_value()) {
+    head_seq_ = marker->last_purged_seq();
+    head_hash_ = marker->last_purged_hash();
+  } else {
+    head_seq_ = 0;
+    head_hash_ = internal::ZeroHash();
+  }
+  DARVOZA_ASSIGN_OR_RETURN(auto seal, store_->LastSeal());
+  if (seal.has_value()) {
+    last_seal_index_ = seal->index;
+    last_sealed_seq_ = seal->seal.last_seq();
+    last_sealed_head_ = seal->seal.chain_head();
+  } else if (marker.has_value() && marker->has_seal()) {
+    last_seal_index_ = marker->first_seal_index() - 1;
+    last_sealed_seq_ = marker->last_purged_seq();
+    last_sealed_head_ = marker->last_purged_hash();
+  } else {
+    last_seal_index_ = 0;
+    last_sealed_seq_ = 0;
+    last_sealed_head_.clear();
+  }
+  if (last_sealed_seq_ > head_seq_) {
+    return absl::DataLossError(absl::StrCat("audit log head ", head_seq_,
+                                            " is behind its last seal ", last_sealed_seq_));
+  }
+  auto hashes = store_->RecordHashes(last_sealed_seq_ + 1, head_seq_);
+  if (!hashes.ok()) {
+    return absl::DataLossError(absl::StrCat("audit log unsealed tail unreadable: ",
+                                            hashes.status().message()));
+  }
+  unsealed_hashes_ = *std::move(hashes);
+  absl::MutexLock ml(&mu_);
+  head_seq_published_ = head_seq_;
+  last_seal_index_published_ = last_seal_index_;
+  return absl::OkStatus();
+}
+
+void AuditLog::Append(AppendRequest request, AppendCallback done) {
+  if (request.body.has_value()) {
+    std::string sha = crypto::Sha256(*request.body);
+    if (!request.record.body_sha256().empty() && request.record.body_sha256() != sha) {
+      done(absl::InvalidArgumentError("body does not match record.body_sha256"));
+      return;
+    }
+    request.record.set_body_sha256(std::move(sha));
+    request.record.set_body_length(request.body->size());
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (!stop_) {
+      queue_.push_back(Pending{std::move(request), std::move(done)});
+      return;
+    }
+  }
+  done(absl::CancelledError("audit log is shutting down"));
+}
+
+absl::StatusOr<AppendResult> AuditLog::AppendAndWait(AppendRequest request) {
+  std::promise<absl::StatusOr<AppendResult>> promise;
+  auto future = promise.get_future();
+  Append(std::move(request),
+         [&promise](absl::StatusOr<AppendResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+absl::StatusOr<AppendResult> AuditLog::AppendAdminAction(const v1::AdminAction& action) {
+  AppendRequest request;
+  request.record.set_kind(v1::ADMIN_ACTION);
+  *request.record.mutable_admin() = action;
+  return AppendAndWait(std::move(request));
+}
+
+void AuditLog::WriterLoop() {
+  for (;;) {
+    std::vector<Pending> batch;
+    bool force = false;
+    bool stopping = false;
+    uint64_t control = 0;
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stop_ || control_requested_ > control_done_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), options_.timer_poll);
+      batch.swap(queue_);
+      force = force_seal_;
+      force_seal_ = false;
+      control = control_requested_;
+      stopping = stop_;
+    }
+    if (!batch.empty()) CommitBatch(batch);
+    absl::Status seal_status = MaybeSeal(force);
+    {
+      absl::MutexLock l(&mu_);
+      head_seq_published_ = head_seq_;
+      last_seal_index_published_ = last_seal_index_;
+      if (control > control_done_) {
+        control_done_ = control;
+        control_status_ = seal_status;
+      }
+      if (stopping && queue_.empty()) return;
+    }
+  }
+}
+
+void AuditLog::CommitBatch(std::vector<Pending>& batch) {
+  absl::Status status;
+  std::vector<AppendResult> results;
+  {
+    absl::ReaderMutexLock l(&db_mu_);
+    if (store_ == nullptr || store_broken_) status = absl::UnavailableError("store closed");
+  }
+  if (!status.ok()) {
+    // A previous write failed and the reopen did not succeed: try again now.
+    absl::Status reopened;
+    {
+      absl::WriterMutexLock l(&db_mu_);
+      reopened = OpenStore();
+    }
+    if (reopened.ok()) reopened = LoadState();
+    store_broken_ = !reopened.ok();
+    status = reopened.ok() ? absl::OkStatus()
+                           : Fault(reopened.code() == absl::StatusCode::kResourceExhausted
+                                       ? absl::StatusCode::kResourceExhausted
+                                       : absl::StatusCode::kUnavailable,
+                                   faults::kAuditLogFailure,
+                                   absl::StrCat("audit log unavailable: ", reopened.message()));
+  }
+  if (status.ok()) {
+    rocksdb::WriteBatch wb;
+    uint64_t seq = head_seq_;
+    std::string prev = head_hash_;
+    const int64_t now = ToUnixNanosField(options_.clock->Now());
+    results.reserve(batch.size());
+    for (Pending& p : batch) {
+      v1::AuditRecord& r = p.request.record;
+      r.set_seq(++seq);
+      r.set_prev_hash(prev);
+      if (r.time_unix_nanos() == 0) r.set_time_unix_nanos(now);
+      std::string bytes;
+      r.SerializeToString(&bytes);
+      std::string hash = internal::RecordHash(prev, bytes);
+      wb.Put(internal::RecordKey(seq), bytes);
+      for (const std::string& k : internal::IndexKeys(r)) wb.Put(k, rocksdb::Slice());
+      if (p.request.body.has_value() && !p.request.hash_only) {
+        wb.Put(internal::BodyKey(r.body_sha256()), *p.request.body);
+      }
+      results.push_back(AppendResult{seq, hash});
+      prev = std::move(hash);
+    }
+    {
+      absl::ReaderMutexLock l(&db_mu_);
+      status = store_->Write(&wb, options_.sync);
+    }
+    if (status.ok()) {
+      head_seq_ = seq;
+      head_hash_ = prev;
+      for (const AppendResult& r : results) unsealed_hashes_.push_back(r.record_hash);
+    } else {
+      status = WithFault(status, faults::kAuditLogFailure);
+      // The failed batch may be on disk anyway: reopen and take the head from there.
+      absl::Status reopened;
+      {
+        absl::WriterMutexLock l(&db_mu_);
+        reopened = OpenStore();
+      }
+      if (reopened.ok()) reopened = LoadState();
+      store_broken_ = !reopened.ok();
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (status.ok()) {
+      batch[i].done(results[i]);
+    } else {
+      batch[i].done(status);
+    }
+  }
+}
+
+absl::Status AuditLog::MaybeSeal(bool force) {
+  if (unsealed_hashes_.empty()) return absl::OkStatus();
+  if (options_.seal_signer == nullptr) {
+    return force ? absl::FailedPreconditionError("this audit log has no seal key")
+                 : absl::OkStatus();
+  }
+  const absl::Duration now_mono = options_.clock->MonotonicNow();
+  const bool due = force || unsealed_hashes_.size() >= options_.seal_every_records ||
+                   now_mono - last_seal_mono_ >= options_.seal_interval;
+  if (!due || store_broken_) return absl::OkStatus();
+  v1::Seal seal;
+  *seal.mutable_server() = options_.server;
+  seal.set_first_seq(last_sealed_seq_ + 1);
+  seal.set_last_seq(head_seq_);
+  seal.set_merkle_root(MerkleTree(unsealed_hashes_).Root());
+  seal.set_chain_head(head_hash_);
+  seal.set_previous_witnessed_seq(last_sealed_seq_);
+  seal.set_previous_witnessed_head(last_sealed_seq_ == 0 ? std::string() : last_sealed_head_);
+  seal.set_sealed_at_unix_nanos(ToUnixNanosField(options_.clock->Now()));
+  DARVOZA_ASSIGN_OR_RETURN(v1::SignedSeal signed_seal,
+                           SignSeal(seal, *options_.seal_signer, options_.seal_cert_der));
+  const uint64_t index = last_seal_index_ + 1;
+  rocksdb::WriteBatch wb;
+  wb.Put(internal::SealKey(index), signed_seal.SerializeAsString());
+  std::string index_bytes;
+  for (int s = 56; s >= 0; s -= 8) index_bytes.push_back(static_cast<char>(index >> s));
+  wb.Put(internal::SealByLastSeqKey(seal.last_seq()), index_bytes);
+  absl::Status written;
+  {
+    absl::ReaderMutexLock l(&db_mu_);
+    written = store_->Write(&wb, /*sync=*/true);
+  }
+  if (!written.ok()) return written;  // retried at the next seal point
+  last_seal_index_ = index;
+  last_sealed_seq_ = seal.last_seq();
+  last_sealed_head_ = seal.chain_head();
+  last_seal_mono_ = now_mono;
+  unsealed_hashes_.clear();
+  {
+    absl::MutexLock l(&witness_mu_);
+    ++witness_requested_;  // wakes the witness thread
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::SealNow() {
+  absl::MutexLock l(&mu_);
+  force_seal_ = true;
+  const uint64_t mine = ++control_requested_;
+  auto done = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return control_done_ >= mine;
+  };
+  mu_.Await(absl::Condition(&done));
+  return control_status_;
+}
+
+absl::Status AuditLog::Tick() {
+  absl::MutexLock l(&mu_);
+  const uint64_t mine = ++control_requested_;
+  auto done = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return control_done_ >= mine;
+  };
+  mu_.Await(absl::Condition(&done));
+  return control_status_;
+}
+
+void AuditLog::WitnessLoop() {
+  for (;;) {
+    uint64_t target = 0;
+    {
+      absl::MutexLock l(&witness_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(witness_mu_) {
+        return witness_stop_ || witness_requested_ > witness_done_;
+      };
+      witness_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.witness_retry);
+      if (witness_stop_) return;
+      target = witness_requested_;
+    }
+    absl::Status status = WitnessPending();
+    absl::MutexLock l(&witness_mu_);
+    witness_status_ = status;
+    witness_done_ = std::max(witness_done_, target);
+  }
+}
+
+absl::Status AuditLog::WitnessPending() {
+  if (options_.witness == nullptr) return absl::OkStatus();
+  uint64_t last_index = 0;
+  {
+    absl::MutexLock l(&mu_);
+    last_index = last_seal_index_published_;
+  }
+  while (witnessed_index_ < last_index) {
+    const uint64_t index = witnessed_index_ + 1;
+    std::optional<Store::SealEntry> entry;
+    {
+      absl::ReaderMutexLock l(&db_mu_);
+      if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+      DARVOZA_ASSIGN_OR_RETURN(entry, store_->GetSeal(index));
+    }
+    if (!entry.has_value()) return absl::DataLossError(absl::StrCat("seal ", index, " missing"));
+    auto receipt = options_.witness->WitnessSeal(entry->signed_seal);
+    if (!receipt.ok()) return receipt.status();
+    v1::WitnessReceipt parsed;
+    if (!parsed.ParseFromString(receipt->receipt())) {
+      return absl::DataLossError("witness returned a receipt that does not parse");
+    }
+    DARVOZA_RETURN_IF_ERROR(CheckReceiptMatchesSeal(parsed, entry->signed_seal, entry->seal));
+    rocksdb::WriteBatch wb;
+    wb.Put(internal::ReceiptKey(index), receipt->SerializeAsString());
+    {
+      absl::ReaderMutexLock l(&db_mu_);
+      if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+      DARVOZA_RETURN_IF_ERROR(store_->Write(&wb, /*sync=*/true));
+    }
+    witnessed_index_ = index;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::WitnessNow() {
+  absl::MutexLock l(&witness_mu_);
+  const uint64_t mine = ++witness_requested_;
+  auto done = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(witness_mu_) {
+    return witness_done_ >= mine || witness_stop_;
+  };
+  witness_mu_.Await(absl::Condition(&done));
+  return witness_status_;
+}
+
+absl::Status AuditLog::witness_status() const {
+  absl::MutexLock l(&witness_mu_);
+  return witness_status_;
+}
+
+uint64_t AuditLog::head_seq() const {
+  absl::MutexLock l(&mu_);
+  return head_seq_published_;
+}
+
+absl::StatusOr<uint64_t> AuditLog::Purge(absl::Time older_than, uint64_t archived_through_seq) {
+  absl::ReaderMutexLock l(&db_mu_);
+  if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+  // The newest witnessed seal that ends within the archive and whose last record is old enough.
+  DARVOZA_ASSIGN_OR_RETURN(uint64_t last_receipt, store_->LastReceiptIndex());
+  for (uint64_t index = last_receipt; index > 0; --index) {
+    DARVOZA_ASSIGN_OR_RETURN(auto seal, store_->GetSeal(index));
+    if (!seal.has_value()) break;
+    if (seal->seal.last_seq() > archived_through_seq) continue;
+    DARVOZA_ASSIGN_OR_RETURN(StoredRecord last, store_->GetRecord(seal->seal.last_seq()));
+    if (FromUnixNanosField(last.record.time_unix_nanos()) >= older_than) continue;
+    DARVOZA_ASSIGN_OR_RETURN(auto receipt, store_->GetReceipt(index));
+    if (!receipt.has_value()) continue;
+    DARVOZA_RETURN_IF_ERROR(store_->PurgeThrough(*seal, &*receipt,
+                                                 ToUnixNanosField(options_.clock->Now())));
+    return seal->seal.last_seq();
+  }
+  return uint64_t{0};
+}
+
+#define DARVOZA_WITH_STORE(expr)                                           \
+  absl::ReaderMutexLock l(&db_mu_);                                        \
+  if (store_ == nullptr) {                                                 \
+    return Fault(absl::StatusCode::kUnavailable, faults::kAuditLogFailure, \
+                 "audit store is closed after a failed write");            \
+  }                                                                        \
+  return store_->expr
+
+absl::StatusOr<StoredRecord> AuditLog::GetRecord(uint64_t seq) {
+  DARVOZA_WITH_STORE(GetRecord(seq));
+}
+absl::StatusOr<std::vector<StoredRecord>> AuditLog::FindByMessageId(absl::string_view id) {
+  DARVOZA_WITH_STORE(FindByMessageId(id));
+}
+absl::StatusOr<std::vector<StoredRecord>> AuditLog::Find(const AuditQuery& query) {
+  DARVOZA_WITH_STORE(Find(query));
+}
+absl::StatusOr<std::string> AuditLog::GetBody(absl::string_view sha256) {
+  DARVOZA_WITH_STORE(GetBody(sha256));
+}
+absl::StatusOr<v1::AuditArchive> AuditLog::Export(const ExportOptions& options) {
+  DARVOZA_WITH_STORE(Export(options, &options_.server));
+}
+absl::StatusOr<v1::AuditInclusionProof> AuditLog::Prove(uint64_t seq) {
+  DARVOZA_WITH_STORE(Prove(seq));
+}
+absl::StatusOr<LogStats> AuditLog::Stats() { DARVOZA_WITH_STORE(Stats()); }
+#undef DARVOZA_WITH_STORE
+
+uint64_t AuditLog::Ticker(uint32_t ticker) const { return statistics_->getTickerCount(ticker); }
+void AuditLog::ResetTickers() { statistics_->Reset().PermitUncheckedError(); }
+
+// ---------------------------------------------------------------------------------------------
+
+AuditReader::AuditReader(std::shared_ptr<rocksdb::Statistics> statistics,
+                         std::unique_ptr<internal::Store> store)
+    : statistics_(std::move(statistics)), store_(std::move(store)) {}
+AuditReader::~AuditReader() = default;
+
+absl::StatusOr<std::unique_ptr<AuditReader>> AuditReader::Open(
+    const std::string& path, const std::string& secondary_path) {
+  internal::StoreOptions so;
+  so.path = path;
+  so.secondary = true;
+  so.secondary_path = secondary_path;
+  so.create_if_missing = false;
+  so.statistics = rocksdb::CreateDBStatistics();
+  auto store = Store::Open(so);
+  if (!store.ok()) {
+    if (store.status().code() == absl::StatusCode::kUnavailable ||
+        store.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::NotFoundError(absl::StrCat("cannot open audit log at ", path, ": ",
+                                              store.status().message()));
+    }
+    return store.status();
+  }
+  std::unique_ptr<AuditReader> reader(new AuditReader(so.statistics, *std::move(store)));
+  DARVOZA_RETURN_IF_ERROR(reader->Refresh());
+  return reader;
+}
+
+absl::Status AuditReader::Refresh() {
+  rocksdb::Status s = store_->db()->TryCatchUpWithPrimary();
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("catching up: ", s.ToString()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredRecord> AuditReader::GetRecord(uint64_t seq) {
+  return store_->GetRecord(seq);
+}
+absl::StatusOr<std::vector<StoredRecord>> AuditReader::FindByMessageId(absl::string_view id) {
+  return store_->FindByMessageId(id);
+}
+absl::StatusOr<std::vector<StoredRecord>> AuditReader::Find(const AuditQuery& query) {
+  return store_->Find(query);
+}
+absl::StatusOr<std::string> AuditReader::GetBody(absl::string_view sha256) {
+  return store_->GetBody(sha256);
+}
+absl::StatusOr<v1::AuditArchive> AuditReader::Export(const ExportOptions& options) {
+  return store_->Export(options, nullptr);
+}
+absl::StatusOr<v1::AuditInclusionProof> AuditReader::Prove(uint64_t seq) {
+  return store_->Prove(seq);
+}
+absl::StatusOr<LogStats> AuditReader::Stats() { return store_->Stats(); }
+uint64_t AuditReader::Ticker(uint32_t ticker) const {
+  return statistics_->getTickerCount(ticker);
+}
+void AuditReader::ResetTickers() { statistics_->Reset().PermitUncheckedError(); }
+
+}  // namespace darvoza::audit

@@ -1,0 +1,114 @@
+// Private: the RocksDB layout of an audit log, and the reads shared by writer and readers.
+//
+// Keys (one column family; every integer big-endian, so keys sort numerically):
+//   'c' seq                              -> serialized AuditRecord (the hashed bytes)
+//   'b' sha256                           -> body
+//   'm' len message_id seq               -> ""  (message id index)
+//   'k' len client time seq              -> ""  (client index)
+//   'v' len service time seq             -> ""  (service index)
+//   'x' len client len service time seq  -> ""  (client+service index)
+//   't' time seq                         -> ""  (time index)
+//   's' seal_index                       -> serialized SignedSeal (dense from 1)
+//   'S' last_seq                         -> seal_index
+//   'r' seal_index                       -> serialized SignedWitnessReceipt
+//   'P'                                  -> serialized PurgeMarker
+// Times are int64 Unix nanos with the sign bit flipped.
+#ifndef DARVOZA_AUDIT_INTERNAL_STORE_H_
+#define DARVOZA_AUDIT_INTERNAL_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "audit/audit_log.h"
+#include "proto/archive.pb.h"
+#include "proto/audit.pb.h"
+
+namespace rocksdb {
+class DB;
+class Env;
+class Statistics;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace darvoza::audit::internal {
+
+std::string RecordKey(uint64_t seq);
+std::string BodyKey(absl::string_view sha256);
+std::string SealKey(uint64_t index);
+std::string SealByLastSeqKey(uint64_t last_seq);
+std::string ReceiptKey(uint64_t index);
+std::string PurgeMarkerKey();
+// Index keys of one record (empty strings are skipped by the caller).
+std::vector<std::string> IndexKeys(const v1::AuditRecord& record);
+uint64_t DecodeU64(absl::string_view eight_bytes);
+
+// SHA-256(prev_hash || record_bytes).
+std::string RecordHash(absl::string_view prev_hash, absl::string_view record_bytes);
+inline std::string ZeroHash() { return std::string(32, '\0'); }
+
+struct StoreOptions {
+  std::string path;
+  bool secondary = false;
+  std::string secondary_path;
+  bool create_if_missing = true;
+  size_t write_buffer_bytes = 8u << 20;
+  rocksdb::Env* env = nullptr;
+  std::shared_ptr<rocksdb::Statistics> statistics;
+};
+
+// Owns one open RocksDB. Thread-safe (RocksDB is).
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  rocksdb::DB* db() { return db_.get(); }
+
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key);
+
+  absl::StatusOr<StoredRecord> GetRecord(uint64_t seq);
+  absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id);
+  absl::StatusOr<std::vector<StoredRecord>> Find(const AuditQuery& query);
+  absl::StatusOr<std::string> GetBody(absl::string_view sha256);
+
+  // The last record (seq, bytes), if any.
+  absl::StatusOr<std::optional<StoredRecord>> LastRecord();
+  // The last seal (index, signed seal, parsed seal), if any.
+  struct SealEntry {
+    uint64_t index = 0;
+    v1::SignedSeal signed_seal;
+    v1::Seal seal;
+  };
+  absl::StatusOr<std::optional<SealEntry>> LastSeal();
+  absl::StatusOr<std::optional<SealEntry>> GetSeal(uint64_t index);
+  // The seal whose range contains `seq`, if any.
+  absl::StatusOr<std::optional<SealEntry>> SealCovering(uint64_t seq);
+  absl::StatusOr<std::optional<v1::SignedWitnessReceipt>> GetReceipt(uint64_t index);
+  // Highest seal index that has a receipt (0 = none).
+  absl::StatusOr<uint64_t> LastReceiptIndex();
+  absl::StatusOr<std::optional<v1::PurgeMarker>> GetPurgeMarker();
+  // Record hashes of [first, last], recomputed from the stored bytes. DATA_LOSS on a gap.
+  absl::StatusOr<std::vector<std::string>> RecordHashes(uint64_t first, uint64_t last);
+
+  absl::StatusOr<v1::AuditArchive> Export(const ExportOptions& options,
+                                          const v1::SecurityServerId* server);
+  absl::StatusOr<v1::AuditInclusionProof> Prove(uint64_t seq);
+  absl::StatusOr<LogStats> Stats();
+  // Deletes sealed records up to `through_seq` (a witnessed seal's last_seq) and leaves a marker.
+  absl::Status PurgeThrough(const SealEntry& seal, const v1::SignedWitnessReceipt* receipt,
+                            int64_t now_nanos);
+
+ private:
+  explicit Store(rocksdb::DB* db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace darvoza::audit::internal
+
+#endif  // DARVOZA_AUDIT_INTERNAL_STORE_H_

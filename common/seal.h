@@ -1,0 +1,98 @@
+// Audit seals and witness receipts (DESIGN.md §7): the checks every party shares.
+//
+// A security server signs a Seal (context darvoza.v1.seal) over a batch of its audit records;
+// the registry's witness returns a signed WitnessReceipt (context darvoza.v1.witness) and
+// refuses a seal whose previous witnessed head is not the head it holds. Auditors, the registry
+// and the audit log all check these with the functions here, so there is one definition of
+// "a valid seal".
+//
+// Conventions the checks enforce:
+// - A seal certificate's subject CN is "server:" + the security server's id (the seal's
+//   `server`), and it chains to a trusted root at the seal's `sealed_at` time.
+// - A witness certificate chains to a trusted root at the receipt's `witnessed_at` time and is
+//   either pinned (SealTrust::witness_cert_sha256, e.g. from GlobalConf.witness_cert_der) or,
+//   with no pins, is not a server/member/subsystem certificate.
+// - The first seal of a server names previous_witnessed_seq = 0 and an empty
+//   previous_witnessed_head; the witness's empty state is (0, "").
+//
+//   DARVOZA_ASSIGN_OR_RETURN(v1::SignedSeal signed_seal, SignSeal(seal, *signer, cert_der));
+//   SealTrust trust{.roots = {root_ca}};
+//   DARVOZA_ASSIGN_OR_RETURN(v1::Seal checked, VerifySignedSeal(signed_seal, trust));
+#ifndef DARVOZA_COMMON_SEAL_H_
+#define DARVOZA_COMMON_SEAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/crypto/signer.h"
+#include "common/crypto/x509.h"
+#include "proto/audit.pb.h"
+
+namespace darvoza {
+
+// What seal and receipt signatures must chain to. Plain value; cheap to copy.
+struct SealTrust {
+  std::vector<std::shared_ptr<const crypto::Certificate>> roots;
+  std::vector<std::shared_ptr<const crypto::Certificate>> intermediates;
+  // Null: nothing is revoked.
+  const crypto::RevocationList* revoked = nullptr;
+  // SHA-256 (raw) of the accepted witness certificates; empty: see the file comment.
+  absl::flat_hash_set<std::string> witness_cert_sha256;
+};
+
+// Signs `seal` with `signer` (context kSeal) and attaches `signer_cert_der`. Errors are the
+// signer's (UNAVAILABLE or INTERNAL).
+absl::StatusOr<v1::SignedSeal> SignSeal(const v1::Seal& seal, crypto::Signer& signer,
+                                        absl::string_view signer_cert_der);
+
+// Checks a seal's shape: first_seq >= 1, first_seq <= last_seq, 32-byte merkle_root and
+// chain_head, previous_witnessed_seq < first_seq, previous head empty iff its seq is 0.
+// INVALID_ARGUMENT naming the problem.
+absl::Status ValidateSeal(const v1::Seal& seal);
+
+// Parses and checks a signed seal: its shape, its certificate (parsed, CN naming the seal's
+// server, chain to `trust` at sealed_at, not revoked) and the signature. Returns the seal.
+// INVALID_ARGUMENT for malformed bytes, UNAUTHENTICATED for a signature or certificate that
+// does not check (the message says which).
+absl::StatusOr<v1::Seal> VerifySignedSeal(const v1::SignedSeal& signed_seal,
+                                          const SealTrust& trust);
+
+// SHA-256 of the serialized seal bytes (SignedSeal.seal): what a receipt names.
+std::string SealDigest(const v1::SignedSeal& signed_seal);
+
+// The receipt a witness issues for `signed_seal` (already checked) at `now`.
+v1::WitnessReceipt MakeWitnessReceipt(const v1::SignedSeal& signed_seal, const v1::Seal& seal,
+                                      absl::Time now);
+
+// Signs a receipt with the witness key (context kWitness).
+absl::StatusOr<v1::SignedWitnessReceipt> SignWitnessReceipt(const v1::WitnessReceipt& receipt,
+                                                            crypto::Signer& signer,
+                                                            absl::string_view signer_cert_der);
+
+// Parses and checks a signed receipt: certificate (chain to `trust` at witnessed_at, witness
+// pin or not an SS certificate) and signature. Returns the receipt. INVALID_ARGUMENT for
+// malformed bytes, UNAUTHENTICATED otherwise.
+absl::StatusOr<v1::WitnessReceipt> VerifySignedWitnessReceipt(
+    const v1::SignedWitnessReceipt& signed_receipt, const SealTrust& trust);
+
+// OK when `receipt` is a receipt for exactly `signed_seal` (server, last seq, chain head,
+// seal digest); UNAUTHENTICATED naming the mismatch otherwise.
+absl::Status CheckReceiptMatchesSeal(const v1::WitnessReceipt& receipt,
+                                     const v1::SignedSeal& signed_seal, const v1::Seal& seal);
+
+// The witness's head rule: OK when the seal's previous witnessed (seq, head) is the
+// (held_seq, held_head) the witness holds for that server; FAILED_PRECONDITION with fault
+// Server.Registry.WitnessHeadMismatch otherwise.
+absl::Status CheckWitnessHead(const v1::Seal& seal, uint64_t held_seq,
+                              absl::string_view held_head);
+
+}  // namespace darvoza
+
+#endif  // DARVOZA_COMMON_SEAL_H_

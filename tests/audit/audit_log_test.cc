@@ -1,0 +1,240 @@
+// The audit log's chain, seals, witness hand-off, admin records, proofs and secondary readers
+// (audit/audit_log.h). Time comes from a SimulatedClock.
+#include "audit/audit_log.h"
+
+#include <rocksdb/statistics.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "audit/archive.h"
+#include "common/crypto/hash.h"
+#include "common/faults.h"
+#include "tests/audit/audit_test_util.h"
+#include "tests/test_support.h"
+
+namespace darvoza::audit {
+namespace {
+
+using testing::LogFixture;
+using testing::MakeRequest;
+using testing::VerifyStore;
+
+TEST_CASE("Appends get dense seqs and a hash chain over the serialized records", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  std::string prev(32, '\0');
+  for (uint64_t i = 1; i <= 5; ++i) {
+    auto r = (*log)->AppendAndWait(MakeRequest(i, absl::StrCat("body ", i)));
+    REQUIRE(r.ok());
+    CHECK(r->seq == i);
+    auto stored = (*log)->GetRecord(i);
+    REQUIRE(stored.ok());
+    CHECK(stored->record.seq() == i);
+    CHECK(stored->record.prev_hash() == prev);
+    CHECK(r->record_hash == crypto::Sha256(prev + stored->bytes));
+    CHECK(stored->record.time_unix_nanos() == absl::ToUnixNanos(testing::kTestStart));
+    auto body = (*log)->GetBody(stored->record.body_sha256());
+    REQUIRE(body.ok());
+    CHECK(*body == absl::StrCat("body ", i));
+    prev = r->record_hash;
+  }
+  // Reopening continues the chain.
+  log->reset();
+  log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  auto r = (*log)->AppendAndWait(MakeRequest(6));
+  REQUIRE(r.ok());
+  CHECK(r->seq == 6);
+  auto six = (*log)->GetRecord(6);
+  REQUIRE(six.ok());
+  CHECK(six->record.prev_hash() == prev);
+}
+
+TEST_CASE("Hash-only records keep the body hash but not the body", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  AppendRequest request = MakeRequest(1, "secret body");
+  request.hash_only = true;
+  auto r = (*log)->AppendAndWait(std::move(request));
+  REQUIRE(r.ok());
+  auto stored = (*log)->GetRecord(r->seq);
+  REQUIRE(stored.ok());
+  CHECK(stored->record.body_sha256() == crypto::Sha256("secret body"));
+  CHECK(stored->record.body_length() == 11);
+  CHECK((*log)->GetBody(crypto::Sha256("secret body")).status().code() ==
+        absl::StatusCode::kNotFound);
+  // A body that contradicts the given hash is refused.
+  AppendRequest bad = MakeRequest(2, "x");
+  bad.record.set_body_sha256(std::string(32, 'a'));
+  CHECK((*log)->AppendAndWait(std::move(bad)).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("Seals every N records, and after T of clock time", "[audit]") {
+  LogFixture f;
+  AuditLogOptions options = f.Options();
+  options.seal_every_records = 5;
+  options.seal_interval = absl::Seconds(10);
+  auto log = AuditLog::Open(options);
+  REQUIRE(log.ok());
+  for (uint64_t i = 1; i <= 12; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+  REQUIRE((*log)->Tick().ok());
+  auto stats = (*log)->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->seals == 2);
+  CHECK(stats->last_sealed_seq == 10);
+  // Two records are waiting; nothing happens until the interval passes on the clock.
+  f.clock.Advance(absl::Seconds(9));
+  REQUIRE((*log)->Tick().ok());
+  CHECK((*log)->Stats()->seals == 2);
+  f.clock.Advance(absl::Seconds(2));
+  REQUIRE((*log)->Tick().ok());
+  stats = (*log)->Stats();
+  CHECK(stats->seals == 3);
+  CHECK(stats->last_sealed_seq == 12);
+  REQUIRE((*log)->WitnessNow().ok());
+  stats = (*log)->Stats();
+  CHECK(stats->receipts == 3);
+  CHECK(stats->last_witnessed_seq == 12);
+  CHECK(f.witness->held_seq() == 12);
+  VerifyReport report = VerifyStore(**log, f.pki.Options());
+  INFO(report.ToText());
+  CHECK(report.ok);
+  CHECK(report.seals == 3);
+  CHECK(report.receipts == 3);
+}
+
+TEST_CASE("An unreachable witness never blocks appends; seals are re-sent later", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  f.witness->set_reachable(false);
+  for (uint64_t i = 1; i <= 25; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+  REQUIRE((*log)->SealNow().ok());
+  absl::Status witnessed = (*log)->WitnessNow();
+  CHECK(witnessed.code() == absl::StatusCode::kUnavailable);
+  CHECK((*log)->Stats()->receipts == 0);
+  CHECK((*log)->Stats()->seals == 3);
+  // Strict verification wants receipts; a lagging witness is accepted when allowed.
+  VerifyOptions options = f.pki.Options();
+  CHECK_FALSE(VerifyStore(**log, options).ok);
+  options.allow_unwitnessed_seals = true;
+  VerifyReport lagging = VerifyStore(**log, options);
+  CHECK(lagging.ok);
+  CHECK(lagging.unwitnessed_seals == 3);
+  // Across a restart too: pending seals are sent in order once the witness is back.
+  log->reset();
+  log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  f.witness->set_reachable(true);
+  REQUIRE((*log)->WitnessNow().ok());
+  CHECK((*log)->Stats()->receipts == 3);
+  CHECK(f.witness->held_seq() == 25);
+  CHECK(VerifyStore(**log, f.pki.Options()).ok);
+}
+
+TEST_CASE("Admin actions are records of the same chain", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  REQUIRE((*log)->AppendAndWait(MakeRequest(1)).ok());
+  v1::AdminAction action;
+  action.set_actor("admin@ss1");
+  action.set_action("acl.grant");
+  action.set_subject("subsystem:UZ/GOV/70000001/client-app");
+  action.set_detail("UZ/GOV/80000001/tax-registry/svc1");
+  auto r = (*log)->AppendAdminAction(action);
+  REQUIRE(r.ok());
+  CHECK(r->seq == 2);
+  auto stored = (*log)->GetRecord(2);
+  REQUIRE(stored.ok());
+  CHECK(stored->record.kind() == v1::ADMIN_ACTION);
+  CHECK(stored->record.admin().action() == "acl.grant");
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  CHECK(VerifyStore(**log, f.pki.Options()).ok);
+}
+
+TEST_CASE("Asynchronous appends complete on the writer thread once durable", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  absl::Mutex mu;
+  std::vector<uint64_t> seqs;
+  for (uint64_t i = 1; i <= 50; ++i) {
+    (*log)->Append(MakeRequest(i), [&](absl::StatusOr<AppendResult> r) {
+      REQUIRE(r.ok());
+      absl::MutexLock l(&mu);
+      seqs.push_back(r->seq);
+    });
+  }
+  {
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(
+        +[](std::vector<uint64_t>* v) { return v->size() == 50; }, &seqs));
+  }
+  std::sort(seqs.begin(), seqs.end());
+  for (uint64_t i = 0; i < 50; ++i) CHECK(seqs[i] == i + 1);
+  CHECK((*log)->head_seq() == 50);
+}
+
+TEST_CASE("Inclusion proofs check against the seal and the witness receipt", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  for (uint64_t i = 1; i <= 17; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+  CHECK((*log)->Prove(17).status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  const VerifyOptions options = f.pki.Options();
+  for (uint64_t seq : {1, 7, 10, 11, 17}) {
+    auto proof = (*log)->Prove(seq);
+    REQUIRE(proof.ok());
+    auto record = VerifyInclusionProof(*proof, options);
+    REQUIRE(record.ok());
+    CHECK(record->seq() == seq);
+  }
+  auto proof = (*log)->Prove(13);
+  REQUIRE(proof.ok());
+  v1::AuditRecord changed;
+  REQUIRE(changed.ParseFromString(proof->record()));
+  changed.set_message_id("msg-forged");
+  proof->set_record(changed.SerializeAsString());
+  CHECK(VerifyInclusionProof(*proof, options).status().code() ==
+        absl::StatusCode::kUnauthenticated);
+}
+
+TEST_CASE("A secondary reader sees a live log and catches up", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  for (uint64_t i = 1; i <= 3; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+  darvoza::testing::TempDir secondary;
+  auto reader = AuditReader::Open(f.path, secondary.path());
+  REQUIRE(reader.ok());
+  CHECK((*reader)->GetRecord(3).ok());
+  CHECK((*reader)->GetRecord(4).status().code() == absl::StatusCode::kNotFound);
+  REQUIRE((*log)->AppendAndWait(MakeRequest(4)).ok());
+  REQUIRE((*reader)->Refresh().ok());
+  auto four = (*reader)->FindByMessageId("msg-4");
+  REQUIRE(four.ok());
+  REQUIRE(four->size() == 1);
+  CHECK((*four)[0].seq == 4);
+  // A second writer is refused while the first holds the log.
+  CHECK(AuditLog::Open(f.Options()).status().code() == absl::StatusCode::kUnavailable);
+  darvoza::testing::TempDir empty;
+  CHECK(AuditReader::Open(empty.File("none"), secondary.File("x")).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace darvoza::audit
