@@ -14,6 +14,16 @@ if(DARVOZA_SANITIZE)
   add_link_options(${DARVOZA_SANITIZER_FLAGS})
 endif()
 
+if(DARVOZA_FUZZ)
+  # Coverage instrumentation on everything (the parsers live in our libraries, not in the fuzz
+  # target's own file); only the fuzz executables link libFuzzer's main.
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "DARVOZA_FUZZ=ON needs clang (CC=clang-14 CXX=clang++-14)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # darvoza_target_defaults(TARGET): warnings and include root for a target of ours.
 function(darvoza_target_defaults target)
   target_compile_options(${target} PRIVATE ${DARVOZA_WARNINGS})

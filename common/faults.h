@@ -32,7 +32,13 @@ inline constexpr absl::string_view kConfigurationExpired =
     "Server.ClientProxy.ConfigurationExpired";
 inline constexpr absl::string_view kInvalidConfiguration =
     "Server.ClientProxy.InvalidConfiguration";
+inline constexpr absl::string_view kClientInvalidSignature = "Server.ClientProxy.InvalidSignature";
+inline constexpr absl::string_view kUnsupportedCall = "Client.UnsupportedCall";
 inline constexpr absl::string_view kAccessDenied = "Server.ServerProxy.AccessDenied";
+inline constexpr absl::string_view kServerSslAuthenticationFailed =
+    "Server.ServerProxy.SslAuthenticationFailed";
+inline constexpr absl::string_view kWrongTargetServer = "Server.ServerProxy.WrongTargetServer";
+inline constexpr absl::string_view kInvalidMessage = "Server.ServerProxy.InvalidMessage";
 inline constexpr absl::string_view kInvalidSignature = "Server.ServerProxy.InvalidSignature";
 inline constexpr absl::string_view kReplayedMessage = "Server.ServerProxy.ReplayedMessage";
 inline constexpr absl::string_view kServiceFailed = "Server.ServerProxy.ServiceFailed";

@@ -1,21 +1,76 @@
-// Placeholder until the exchange (issue 6) lands: no services, so the client ports answer
-// UNIMPLEMENTED. The lead owns this directory and replaces this file.
+// The exchange (issue 6): wires the consumer's client-port services and the provider's SS↔SS
+// service around one ExchangeCore, follows new global configurations (closing channels to
+// servers that are gone or revoked) and prunes the replay window's nonces.
+#include <memory>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "security_server/exchange/consumer.h"
+#include "security_server/exchange/exchange_core.h"
+#include "security_server/exchange/provider.h"
+#include "security_server/global_conf_client.h"
 #include "security_server/node_services.h"
 
 namespace darvoza::ss {
 namespace {
 
-class NoExchange final : public Exchange {
+class ExchangeImpl final : public Exchange {
  public:
-  grpc::Service* SsToSsService() override { return nullptr; }
-  grpc::CallbackGenericService* ClientGenericService(bool) override { return nullptr; }
-  void Shutdown() override {}
+  explicit ExchangeImpl(const NodeServices& node)
+      : core_(node, exchange::ExchangeOptions()),
+        provider_(&core_),
+        plaintext_client_(&core_, /*tls_port=*/false),
+        tls_client_(&core_, /*tls_port=*/true) {
+    std::weak_ptr<exchange::ProviderPool> pool = core_.shared_pool();
+    node.conf->AddListener([pool](std::shared_ptr<const v1::GlobalConf> conf) {
+      if (auto p = pool.lock(); p != nullptr && conf != nullptr) p->OnNewConf(*conf);
+    });
+    pruner_ = std::thread([this] { PruneLoop(); });
+  }
+
+  ~ExchangeImpl() override { Shutdown(); }
+
+  grpc::Service* SsToSsService() override { return &provider_; }
+  grpc::CallbackGenericService* ClientGenericService(bool tls_port) override {
+    return tls_port ? &tls_client_ : &plaintext_client_;
+  }
+
+  void Shutdown() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    if (pruner_.joinable()) pruner_.join();
+  }
+
+ private:
+  // Nonces older than the replay window can never be accepted again: forget them once a
+  // minute (real time) so the state store does not grow with traffic.
+  void PruneLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stop_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Minutes(1));
+      if (stop_) break;
+      mu_.Unlock();
+      core_.replay().Prune();
+      mu_.Lock();
+    }
+  }
+
+  exchange::ExchangeCore core_;
+  exchange::ProviderService provider_;
+  exchange::ConsumerService plaintext_client_;
+  exchange::ConsumerService tls_client_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread pruner_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Exchange>> CreateExchange(const NodeServices& /*services*/) {
-  return std::make_unique<NoExchange>();
+absl::StatusOr<std::unique_ptr<Exchange>> CreateExchange(const NodeServices& services) {
+  return std::make_unique<ExchangeImpl>(services);
 }
 
 }  // namespace darvoza::ss

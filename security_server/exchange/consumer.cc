@@ -1,0 +1,473 @@
+#include "security_server/exchange/consumer.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto/hash.h"
+#include "common/faults.h"
+#include "common/grpc_status.h"
+#include "common/identifiers.h"
+#include "common/status_macros.h"
+#include "proto/exchange.pb.h"
+#include "security_server/global_conf_client.h"
+#include "security_server/metrics.h"
+
+namespace darvoza::ss::exchange {
+namespace {
+
+std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
+
+// Metadata a client sends that must not travel to the backend: ours, gRPC's own, and
+// connection-level headers.
+bool IsForwardable(absl::string_view key) {
+  return !absl::StartsWith(key, "x-road-") && !absl::StartsWith(key, "grpc-") &&
+         !absl::StartsWith(key, ":") && key != "user-agent" && key != "content-type" &&
+         key != "te" && key != "host";
+}
+
+std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return "";
+  std::string out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+// "/pkg.Svc/Method" -> "pkg.Svc.Method".
+absl::StatusOr<std::string> ServiceCodeFromMethod(absl::string_view method) {
+  if (method.size() < 4 || method[0] != '/') {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                 absl::StrCat("gRPC method \"", method, "\" is not /package.Service/Method"));
+  }
+  absl::string_view rest = method.substr(1);
+  size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
+      rest.find('/', slash + 1) != absl::string_view::npos) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                 absl::StrCat("gRPC method \"", method, "\" is not /package.Service/Method"));
+  }
+  std::string code = absl::StrCat(rest.substr(0, slash), ".", rest.substr(slash + 1));
+  absl::Status valid = ValidateIdentifierPart(code);
+  if (!valid.ok()) return valid;
+  return code;
+}
+
+bool NeverSent(const grpc::Status& status) {
+  // gRPC fails a call before it reaches the wire with exactly this message when no connection
+  // to the target could be made (refused, unreachable, or the TLS handshake failed).
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         absl::StrContains(status.error_message(), "failed to connect to all addresses");
+}
+
+class ConsumerCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  ConsumerCall(ExchangeCore* core, grpc::GenericCallbackServerContext* ctx, bool tls_port)
+      : core_(core), ctx_(ctx), tls_port_(tls_port) {
+    core_->node().metrics->Increment("darvoza_ss_consumer_calls_total");
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!got_request_) {
+      if (!ok) {
+        Refuse(Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                     "the call carried no request message"));
+        return;
+      }
+      got_request_ = true;
+      // A unary client has half-closed already; a second message means a streaming call.
+      StartRead(&extra_);
+      return;
+    }
+    if (ok) {
+      Refuse(Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
+                   "streaming calls are not passed through; only unary methods are"));
+      return;
+    }
+    absl::Status prepared = Prepare();
+    if (!prepared.ok()) {
+      Refuse(prepared);
+      return;
+    }
+    if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix) &&
+        envelope_.service().service_code() ==
+            absl::StrCat(kMetadataServicePrefix, "ListClients")) {
+      AnswerListClients();
+      return;
+    }
+    SendToNextProvider();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (provider_ctx_ != nullptr) provider_ctx_->TryCancel();
+  }
+
+  void OnDone() override {
+    core_->node().metrics->Increment("darvoza_ss_consumer_calls_done_total");
+    delete this;
+  }
+
+ private:
+  // Everything checked before anything is signed or sent.
+  absl::Status Prepare() {
+    const auto& md = ctx_->client_metadata();
+    auto header = [&](const char* key) -> std::optional<std::string> {
+      auto it = md.find(key);
+      if (it == md.end()) return std::nullopt;
+      return ToString(it->second);
+    };
+
+    auto service_code = ServiceCodeFromMethod(ctx_->method());
+    if (!service_code.ok()) return service_code.status();
+
+    std::optional<std::string> client_text = header(kClientHeader);
+    if (!client_text.has_value()) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                   "metadata x-road-client (the calling subsystem) is missing");
+    }
+    auto client = ParseSubsystemId(*client_text);
+    if (!client.ok()) return client.status();
+    *envelope_.mutable_client() = *client;
+    if (auto id = header(kIdHeader); id.has_value() && !id->empty()) {
+      if (id->size() > 255) {
+        return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                     "x-road-id is longer than 255 characters");
+      }
+      envelope_.set_message_id(*id);
+    } else {
+      envelope_.set_message_id(crypto::HexEncode(crypto::RandomBytes(16)));
+    }
+
+    // The IS must be who it claims to be before it learns anything more.
+    DARVOZA_RETURN_IF_ERROR(core_->node().client_auth->Authenticate(*client, *ctx_, tls_port_));
+
+    auto conf = core_->node().conf->Current();
+    if (!conf.ok()) return conf.status();
+    conf_ = *std::move(conf);
+
+    // Metadata's ListClients needs no provider.
+    const bool list_clients =
+        *service_code == absl::StrCat(kMetadataServicePrefix, "ListClients");
+    std::optional<std::string> service_text = header(kServiceHeader);
+    if (!service_text.has_value() && !list_clients) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                   "metadata x-road-service (the provider subsystem) is missing");
+    }
+    if (service_text.has_value()) {
+      // The provider subsystem, optionally followed by /version.
+      auto subsystem = ParseSubsystemId(*service_text);
+      std::string version;
+      if (!subsystem.ok()) {
+        size_t slash = service_text->rfind('/');
+        auto without_version = slash == std::string::npos
+                                   ? subsystem
+                                   : ParseSubsystemId(service_text->substr(0, slash));
+        if (!without_version.ok()) return subsystem.status();
+        version = service_text->substr(slash + 1);
+        DARVOZA_RETURN_IF_ERROR(ValidateIdentifierPart(version));
+        subsystem = without_version;
+      }
+      v1::ServiceId* service = envelope_.mutable_service();
+      *service->mutable_subsystem() = *subsystem;
+      service->set_service_code(*service_code);
+      service->set_service_version(version);
+    } else {
+      envelope_.mutable_service()->set_service_code(*service_code);
+    }
+
+    if (auto user = header(kUserIdHeader)) envelope_.set_user_id(*user);
+    if (auto issue = header(kIssueHeader)) envelope_.set_issue(*issue);
+    if (auto represented = header(kRepresentedPartyHeader)) {
+      auto party = ParseSubsystemId(*represented);
+      if (!party.ok()) return party.status();
+      *envelope_.mutable_represented_party() = *party;
+    }
+    if (auto target = header(kSecurityServerHeader)) {
+      auto server = ParseSecurityServerId(*target);
+      if (!server.ok()) return server.status();
+      pinned_server_ = *server;
+    }
+
+    body_ = ByteBufferToString(request_);
+    if (body_.size() > core_->options().max_message_bytes) {
+      return Fault(absl::StatusCode::kResourceExhausted, faults::kInvalidRequest,
+                   absl::StrCat("the request body has ", body_.size(), " bytes; at most ",
+                                core_->options().max_message_bytes, " are passed through"));
+    }
+    v1::GrpcCall* call = envelope_.mutable_grpc();
+    call->set_method(std::string(ctx_->method()));
+    for (const auto& [key, value] : md) {
+      const std::string k = ToString(key);
+      if (!IsForwardable(k)) continue;
+      v1::MetadataEntry* entry = call->add_metadata();
+      entry->set_key(k);
+      entry->set_value(ToString(value));
+    }
+    envelope_.set_body_sha256(crypto::Sha256(body_));
+    envelope_.set_body_length(body_.size());
+    *envelope_.mutable_consumer_server() = core_->node().self;
+
+    if (list_clients) return absl::OkStatus();
+    auto candidates = core_->pool().Candidates(
+        *conf_, envelope_.service().subsystem(),
+        pinned_server_.has_value() ? &*pinned_server_ : nullptr);
+    if (!candidates.ok()) return candidates.status();
+    candidates_ = *std::move(candidates);
+
+    auto identity = core_->node().keys->SigningSigner(envelope_.client().member());
+    if (!identity.ok()) {
+      return Fault(absl::StatusCode::kFailedPrecondition, faults::kNotAuthorized,
+                   absl::StrCat("this security server holds no signing key for member ",
+                                FormatMemberId(envelope_.client().member()), ": ",
+                                identity.status().message()));
+    }
+    identity_ = *std::move(identity);
+    return absl::OkStatus();
+  }
+
+  // Signs a fresh envelope for the next candidate and sends it.
+  void SendToNextProvider() {
+    if (next_candidate_ >= candidates_.size()) {
+      Refuse(last_error_.ok() ? Fault(absl::StatusCode::kUnavailable, faults::kNetworkError,
+                                      "no provider security server could be reached")
+                              : last_error_);
+      return;
+    }
+    peer_ = candidates_[next_candidate_++];
+    *envelope_.mutable_target_server() = peer_->entry().id();
+    envelope_.set_nonce(crypto::RandomBytes(16));
+    envelope_.set_created_at_unix_nanos(absl::ToUnixNanos(core_->node().clock->Now()));
+    std::string envelope_bytes;
+    if (!envelope_.SerializeToString(&envelope_bytes)) {
+      Refuse(Fault(absl::StatusCode::kInternal, faults::kInternalError,
+                   "cannot serialize the envelope"));
+      return;
+    }
+    auto signed_request =
+        SignMessage(identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_);
+    if (!signed_request.ok()) {
+      Refuse(WithFault(signed_request.status(), faults::kInternalError));
+      return;
+    }
+    signed_request_ = *std::move(signed_request);
+
+    // The request record joins the next group commit; the response record's durable wait
+    // covers it (one durable wait per exchange).
+    v1::AuditRecord record;
+    record.set_kind(v1::REQUEST_OUT);
+    FillRecordFromEnvelope(envelope_, &record);
+    record.set_envelope(signed_request_.envelope());
+    record.set_signature(signed_request_.signature().SerializeAsString());
+    for (const std::string& der : signed_request_.signer_cert_chain()) {
+      record.add_signer_cert_chain(der);
+    }
+    *record.mutable_peer_server() = peer_->entry().id();
+    core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()), /*wait=*/false,
+                 [](absl::Status) {});
+
+    attempt_started_ = core_->node().clock->Now();
+    attempt_started_mono_ = core_->node().clock->MonotonicNow();
+    {
+      absl::MutexLock lock(&mu_);
+      provider_ctx_ = std::make_unique<grpc::ClientContext>();
+      auto deadline = std::chrono::system_clock::now() +
+                      absl::ToChronoMilliseconds(core_->options().provider_timeout);
+      if (ctx_->deadline() < deadline) deadline = ctx_->deadline();
+      provider_ctx_->set_deadline(deadline);
+      if (cancelled_) provider_ctx_->TryCancel();
+    }
+    signed_response_.Clear();
+    peer_->stub()->async()->Call(provider_ctx_.get(), &signed_request_, &signed_response_,
+                                 [this](grpc::Status status) { OnProviderDone(status); });
+  }
+
+  void OnProviderDone(const grpc::Status& status) {
+    const absl::Duration latency = core_->node().clock->MonotonicNow() - attempt_started_mono_;
+    if (!status.ok()) {
+      if (NeverSent(status)) {
+        core_->pool().ReportConnectionFailure(*peer_);
+        if (peer_->RefusedSince(attempt_started_)) {
+          last_error_ = Fault(absl::StatusCode::kUnauthenticated,
+                              faults::kSslAuthenticationFailed,
+                              absl::StrCat("security server ", peer_->key(),
+                                           " presented a certificate the global configuration "
+                                           "does not list for it"));
+        } else {
+          last_error_ = Fault(absl::StatusCode::kUnavailable, faults::kNetworkError,
+                              absl::StrCat("cannot connect to security server ", peer_->key(),
+                                           " at ", peer_->entry().address(), ": ",
+                                           status.error_message()));
+        }
+        SendToNextProvider();
+        return;
+      }
+      absl::Status provider = FromGrpcStatus(status, *provider_ctx_);
+      if (FaultCode(provider).empty()) {
+        absl::string_view fault = faults::kNetworkError;
+        if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) fault = faults::kTimeout;
+        provider = WithFault(provider, fault);
+      }
+      Refuse(provider);
+      return;
+    }
+    core_->pool().ReportAnswered(*peer_, latency);
+    absl::Status verified = VerifyResponse();
+    if (!verified.ok()) {
+      Refuse(verified);
+      return;
+    }
+    v1::AuditRecord record;
+    record.set_kind(v1::RESPONSE_IN);
+    FillRecordFromEnvelope(envelope_, &record);
+    record.set_envelope(signed_response_.envelope());
+    record.set_signature(signed_response_.signature().SerializeAsString());
+    for (const std::string& der : signed_response_.signer_cert_chain()) {
+      record.add_signer_cert_chain(der);
+    }
+    *record.mutable_peer_server() = peer_->entry().id();
+    record.set_grpc_status_code(response_.grpc_status_code());
+    record.set_detail(response_.status_message());
+    core_->Audit(std::move(record), signed_response_.body(), core_->HashOnly(envelope_.client()),
+                 /*wait=*/true, [this](absl::Status durable) {
+                   if (!durable.ok()) {
+                     FinishWithStatus(durable);
+                     return;
+                   }
+                   Reply();
+                 });
+  }
+
+  absl::Status VerifyResponse() {
+    auto invalid = [](absl::string_view why) {
+      return Fault(absl::StatusCode::kUnauthenticated, faults::kClientInvalidSignature, why);
+    };
+    if (!response_.ParseFromString(signed_response_.envelope())) {
+      return invalid("the provider's response envelope is unreadable");
+    }
+    if (response_.request_hash() != RequestHash(signed_request_.envelope())) {
+      return invalid("the response's request hash does not match the request sent");
+    }
+    if (response_.message_id() != envelope_.message_id() ||
+        !SameSecurityServer(response_.provider_server(), peer_->entry().id())) {
+      return invalid("the response names another message or provider security server");
+    }
+    absl::Status signature = core_->verifier().Verify(
+        signed_response_, crypto::SignatureContext::kResponse,
+        envelope_.service().subsystem().member(), response_.body_sha256(),
+        response_.body_length(), *conf_, core_->node().clock->Now());
+    if (!signature.ok()) {
+      return invalid(absl::StrCat("the provider's response: ", signature.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  void Reply() {
+    ctx_->AddInitialMetadata(kIdHeader, envelope_.message_id());
+    ctx_->AddInitialMetadata(kRequestHashHeader,
+                             absl::Base64Escape(response_.request_hash()));
+    for (const v1::MetadataEntry& entry : response_.metadata()) {
+      if (IsForwardable(entry.key())) ctx_->AddInitialMetadata(entry.key(), entry.value());
+    }
+    for (const v1::MetadataEntry& entry : response_.trailing_metadata()) {
+      if (IsForwardable(entry.key())) ctx_->AddTrailingMetadata(entry.key(), entry.value());
+    }
+    const auto code = static_cast<grpc::StatusCode>(response_.grpc_status_code());
+    if (code != grpc::StatusCode::OK) {
+      core_->node().metrics->Increment("darvoza_ss_consumer_service_errors_total");
+      Finish(grpc::Status(code, response_.status_message()));
+      return;
+    }
+    core_->node().metrics->Increment("darvoza_ss_consumer_exchanges_ok_total");
+    grpc::Slice slice(signed_response_.body());
+    response_buffer_ = grpc::ByteBuffer(&slice, 1);
+    StartWriteAndFinish(&response_buffer_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  // ListClients: the client's own SS answers from the global configuration.
+  void AnswerListClients() {
+    v1::MetadataClientList list;
+    for (const v1::MemberEntry& member : conf_->members()) {
+      for (const v1::SubsystemEntry& subsystem : member.subsystems()) {
+        v1::MetadataClient* client = list.add_clients();
+        *client->mutable_id() = subsystem.id();
+        client->set_member_name(member.name());
+      }
+    }
+    ctx_->AddInitialMetadata(kIdHeader, envelope_.message_id());
+    grpc::Slice slice(list.SerializeAsString());
+    response_buffer_ = grpc::ByteBuffer(&slice, 1);
+    StartWriteAndFinish(&response_buffer_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  // Logs the refusal (durably) and answers with its status and fault.
+  void Refuse(const absl::Status& status) {
+    core_->node().metrics->Increment(
+        absl::StrCat("darvoza_ss_consumer_refusals_total{fault=\"", FaultCode(status), "\"}"));
+    v1::AuditRecord record;
+    record.set_kind(v1::REFUSAL);
+    FillRecordFromEnvelope(envelope_, &record);
+    if (peer_ != nullptr) *record.mutable_peer_server() = peer_->entry().id();
+    record.set_grpc_status_code(static_cast<int32_t>(status.code()));
+    record.set_fault_code(FaultCode(status));
+    record.set_detail(std::string(status.message()));
+    core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+                 [this, status](absl::Status) { FinishWithStatus(status); });
+  }
+
+  void FinishWithStatus(const absl::Status& status) {
+    if (!envelope_.message_id().empty()) ctx_->AddInitialMetadata(kIdHeader, envelope_.message_id());
+    Finish(ToGrpcStatus(status, ctx_));
+  }
+
+  ExchangeCore* const core_;
+  grpc::GenericCallbackServerContext* const ctx_;
+  const bool tls_port_;
+
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer extra_;
+  bool got_request_ = false;
+  std::string body_;
+  v1::Envelope envelope_;
+  std::optional<v1::SecurityServerId> pinned_server_;
+  std::shared_ptr<const v1::GlobalConf> conf_;
+  SigningIdentity identity_;
+
+  std::vector<std::shared_ptr<ProviderPeer>> candidates_;
+  size_t next_candidate_ = 0;
+  std::shared_ptr<ProviderPeer> peer_;
+  absl::Status last_error_;
+  absl::Time attempt_started_;
+  absl::Duration attempt_started_mono_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> provider_ctx_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+
+  v1::SignedMessage signed_request_;
+  v1::SignedMessage signed_response_;
+  v1::ResponseEnvelope response_;
+  grpc::ByteBuffer response_buffer_;
+};
+
+}  // namespace
+
+grpc::ServerGenericBidiReactor* ConsumerService::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  return new ConsumerCall(core_, ctx, tls_port_);
+}
+
+}  // namespace darvoza::ss::exchange

@@ -1,0 +1,82 @@
+#include "security_server/exchange/exchange_core.h"
+
+#include <utility>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "audit/audit_log.h"
+#include "common/faults.h"
+
+namespace darvoza::ss::exchange {
+
+ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
+    : node_(node),
+      options_(options),
+      pool_(std::make_shared<ProviderPool>(node.conf, node.keys, node.clock, node.metrics)),
+      replay_(node.state, node.clock, options.replay_window) {}
+
+void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
+                         bool wait, std::function<void(absl::Status)> done) {
+  if (node_.audit == nullptr) {
+    done(absl::OkStatus());
+    return;
+  }
+  audit::AppendRequest request;
+  request.record = std::move(record);
+  request.body = std::move(body);
+  request.hash_only = hash_only;
+  if (!wait) {
+    node_.audit->Append(std::move(request), [metrics = node_.metrics](
+                                                absl::StatusOr<audit::AppendResult> result) {
+      if (!result.ok()) metrics->Increment("darvoza_ss_audit_append_failures_total");
+    });
+    done(absl::OkStatus());
+    return;
+  }
+  node_.audit->Append(std::move(request),
+                      [done = std::move(done), metrics = node_.metrics](
+                          absl::StatusOr<audit::AppendResult> result) {
+                        if (!result.ok()) {
+                          metrics->Increment("darvoza_ss_audit_append_failures_total");
+                          done(WithFault(result.status(), faults::kAuditLogFailure));
+                          return;
+                        }
+                        done(absl::OkStatus());
+                      });
+}
+
+absl::StatusOr<std::shared_ptr<grpc::GenericStub>> ExchangeCore::BackendStub(
+    const std::string& backend) {
+  constexpr absl::string_view kScheme = "grpc://";
+  if (!absl::StartsWith(backend, kScheme)) {
+    return Fault(absl::StatusCode::kFailedPrecondition, faults::kServiceFailed,
+                 absl::StrCat("backend ", backend, " is not grpc://host:port"));
+  }
+  absl::MutexLock lock(&backends_mu_);
+  auto it = backends_.find(backend);
+  if (it != backends_.end()) return it->second;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  auto channel = grpc::CreateCustomChannel(backend.substr(kScheme.size()),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = std::make_shared<grpc::GenericStub>(channel);
+  backends_[backend] = stub;
+  return stub;
+}
+
+bool ExchangeCore::HashOnly(const v1::SubsystemId& subsystem) const {
+  auto client = node_.state->GetClient(subsystem);
+  return client.ok() && client->hash_only();
+}
+
+void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {
+  record->set_message_id(envelope.message_id());
+  *record->mutable_client() = envelope.client();
+  *record->mutable_service() = envelope.service();
+}
+
+}  // namespace darvoza::ss::exchange

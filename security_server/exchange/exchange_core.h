@@ -1,0 +1,100 @@
+// ExchangeCore: what the consumer and provider halves of the exchange share — the node's
+// services, the options, the signed-message verifier, the provider pool, the replay guard, the
+// backend channels, and the audit hand-off.
+//
+// Thread-safe; owned by the Exchange, which outlives every call.
+#ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_
+#define DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/audit.pb.h"
+#include "security_server/exchange/provider_pool.h"
+#include "security_server/exchange/replay_guard.h"
+#include "security_server/exchange/signed_message.h"
+#include "security_server/node_services.h"
+
+namespace darvoza::ss::exchange {
+
+// Metadata keys of the client interface (DESIGN.md §5).
+inline constexpr char kClientHeader[] = "x-road-client";
+inline constexpr char kServiceHeader[] = "x-road-service";
+inline constexpr char kIdHeader[] = "x-road-id";
+inline constexpr char kUserIdHeader[] = "x-road-userid";
+inline constexpr char kIssueHeader[] = "x-road-issue";
+inline constexpr char kRepresentedPartyHeader[] = "x-road-represented-party";
+inline constexpr char kSecurityServerHeader[] = "x-road-security-server";
+inline constexpr char kRequestHashHeader[] = "x-road-request-hash";
+
+// gRPC package of the metadata services the security servers answer themselves.
+inline constexpr char kMetadataServicePrefix[] = "darvoza.v1.Metadata.";
+
+struct ExchangeOptions {
+  // Requests whose created_at is further than this from the provider's clock are refused.
+  // Default: 5 minutes.
+  absl::Duration replay_window = absl::Minutes(5);
+  // Consumer's deadline for the provider's answer (the client's own deadline wins when
+  // shorter). Default: 60 s.
+  absl::Duration provider_timeout = absl::Seconds(60);
+  // Provider's deadline for the backend when the service sets none. Default: 30 s.
+  absl::Duration backend_timeout = absl::Seconds(30);
+  // Largest request or response body passed through. Default: 16 MiB.
+  size_t max_message_bytes = 16u << 20;
+};
+
+class ExchangeCore {
+ public:
+  ExchangeCore(const NodeServices& node, ExchangeOptions options);
+  ExchangeCore(const ExchangeCore&) = delete;
+  ExchangeCore& operator=(const ExchangeCore&) = delete;
+
+  const NodeServices& node() const { return node_; }
+  const ExchangeOptions& options() const { return options_; }
+  SignedMessageVerifier& verifier() { return verifier_; }
+  ProviderPool& pool() { return *pool_; }
+  std::shared_ptr<ProviderPool> shared_pool() { return pool_; }
+  ReplayGuard& replay() { return replay_; }
+
+  // Appends `record` (with `body` unless `hash_only`) to the audit log and calls `done` once
+  // it is durable (OK) or failed (fault Server.AuditLog.WriteFailed). `wait` false: `done`
+  // runs at once and the record follows in the same or a later group commit. Without an audit
+  // log, `done` runs at once with OK.
+  void Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only, bool wait,
+             std::function<void(absl::Status)> done);
+
+  // The generic stub for a backend address "grpc://host:port". INVALID_ARGUMENT for any other
+  // scheme. Channels are kept for reuse.
+  absl::StatusOr<std::shared_ptr<grpc::GenericStub>> BackendStub(const std::string& backend);
+
+  // Whether the hosted subsystem keeps only body hashes in the audit log.
+  bool HashOnly(const v1::SubsystemId& subsystem) const;
+
+ private:
+  const NodeServices node_;
+  const ExchangeOptions options_;
+  SignedMessageVerifier verifier_;
+  std::shared_ptr<ProviderPool> pool_;
+  ReplayGuard replay_;
+  absl::Mutex backends_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
+      ABSL_GUARDED_BY(backends_mu_);
+};
+
+// Fills an audit record's identifying fields from a request envelope.
+void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);
+
+}  // namespace darvoza::ss::exchange
+
+#endif  // DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_

@@ -1,0 +1,425 @@
+#include "security_server/exchange/provider.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/stub_options.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto/hash.h"
+#include "common/crypto/x509.h"
+#include "common/faults.h"
+#include "common/grpc_status.h"
+#include "common/identifiers.h"
+#include "common/status_macros.h"
+#include "proto/exchange.pb.h"
+#include "security_server/global_conf_client.h"
+#include "security_server/local_state.h"
+#include "security_server/metrics.h"
+#include "security_server/peer_check.h"
+
+namespace darvoza::ss::exchange {
+namespace {
+
+std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
+
+std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return "";
+  std::string out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+bool ReservedBackendKey(absl::string_view key) {
+  return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, ":") || key == "content-type" ||
+         key == "user-agent" || key == "te";
+}
+
+// The service-level id (pkg.Svc) of a method-level service code (pkg.Svc.Method): a backend
+// and its access rights may be registered for a whole gRPC service.
+std::optional<v1::ServiceId> ServiceLevel(const v1::ServiceId& method_level) {
+  const std::string& code = method_level.service_code();
+  size_t dot = code.rfind('.');
+  if (dot == std::string::npos || dot == 0) return std::nullopt;
+  v1::ServiceId id = method_level;
+  id.set_service_code(code.substr(0, dot));
+  return id;
+}
+
+class ProviderCall final : public grpc::ServerUnaryReactor {
+ public:
+  ProviderCall(ExchangeCore* core, grpc::CallbackServerContext* ctx,
+               const v1::SignedMessage* request, v1::SignedMessage* response)
+      : core_(core), ctx_(ctx), request_(request), response_(response) {}
+
+  void Start() {
+    core_->node().metrics->Increment("darvoza_ss_provider_calls_total");
+    absl::Status checked = Check();
+    if (!checked.ok()) {
+      Refuse(checked);
+      return;
+    }
+    LogRequest();
+    if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix)) {
+      AnswerMetadata();
+      return;
+    }
+    CallBackend();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (backend_ctx_ != nullptr) backend_ctx_->TryCancel();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Check() {
+    auto conf = core_->node().conf->Current();
+    if (!conf.ok()) return conf.status();
+    conf_ = *std::move(conf);
+
+    if (!envelope_.ParseFromString(request_->envelope())) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                   "the request envelope is unreadable");
+    }
+    DARVOZA_RETURN_IF_ERROR(ValidateSubsystemId(envelope_.client()));
+    DARVOZA_RETURN_IF_ERROR(ValidateServiceId(envelope_.service()));
+    DARVOZA_RETURN_IF_ERROR(ValidateSecurityServerId(envelope_.consumer_server()));
+    DARVOZA_RETURN_IF_ERROR(ValidateSecurityServerId(envelope_.target_server()));
+    if (envelope_.call_case() != v1::Envelope::kGrpc) {
+      return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
+                   "only gRPC calls are served by this security server");
+    }
+
+    // The TLS peer (already checked in the handshake to be some SS of the instance) must be
+    // the consumer SS the envelope names, and that SS must host the client.
+    DARVOZA_RETURN_IF_ERROR(CheckPeer());
+
+    if (!SameSecurityServer(envelope_.target_server(), core_->node().self)) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kWrongTargetServer,
+                   absl::StrCat("the request is addressed to ",
+                                FormatSecurityServerId(envelope_.target_server()),
+                                ", not to this security server ",
+                                FormatSecurityServerId(core_->node().self)));
+    }
+    DARVOZA_RETURN_IF_ERROR(core_->verifier().Verify(
+        *request_, crypto::SignatureContext::kRequest, envelope_.client().member(),
+        envelope_.body_sha256(), envelope_.body_length(), *conf_, core_->node().clock->Now()));
+    DARVOZA_RETURN_IF_ERROR(core_->replay().CheckAndRecord(
+        envelope_.consumer_server(), envelope_.nonce(),
+        absl::FromUnixNanos(envelope_.created_at_unix_nanos())));
+
+    // The service's subsystem must be hosted here.
+    if (!core_->node().state->GetClient(envelope_.service().subsystem()).ok()) {
+      return Fault(absl::StatusCode::kNotFound, faults::kUnknownService,
+                   absl::StrCat("subsystem ", FormatSubsystemId(envelope_.service().subsystem()),
+                                " is not hosted by this security server"));
+    }
+    if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix)) {
+      return absl::OkStatus();  // listing is open to every member; descriptions check rights
+    }
+    auto service = core_->node().state->LookupService(envelope_.service());
+    std::optional<v1::ServiceId> service_level = ServiceLevel(envelope_.service());
+    if (!service.ok() && service_level.has_value()) {
+      service = core_->node().state->LookupService(*service_level);
+    }
+    if (!service.ok()) {
+      return Fault(absl::StatusCode::kNotFound, faults::kUnknownService,
+                   absl::StrCat("service ", FormatServiceId(envelope_.service()),
+                                " is not registered on this security server"));
+    }
+    service_ = *std::move(service);
+    if (!Allowed(envelope_.service())) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kAccessDenied,
+                   absl::StrCat("subsystem ", FormatSubsystemId(envelope_.client()),
+                                " has no access right to ", FormatServiceId(envelope_.service())));
+    }
+    return absl::OkStatus();
+  }
+
+  bool Allowed(const v1::ServiceId& service) const {
+    if (core_->node().state->IsAllowed(envelope_.client(), service, conf_.get())) return true;
+    std::optional<v1::ServiceId> level = ServiceLevel(service);
+    return level.has_value() &&
+           core_->node().state->IsAllowed(envelope_.client(), *level, conf_.get());
+  }
+
+  absl::Status CheckPeer() {
+    auto refused = [](absl::string_view why) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kServerSslAuthenticationFailed,
+                   why);
+    };
+    auto auth = ctx_->auth_context();
+    std::vector<grpc::string_ref> pems =
+        auth == nullptr ? std::vector<grpc::string_ref>{} : auth->FindPropertyValues("x509_pem_cert");
+    if (pems.empty()) return refused("the caller presented no TLS certificate");
+    auto cert = core_->verifier().certificates().Get(ToString(pems[0]));
+    if (!cert.ok()) {
+      auto parsed = crypto::Certificate::FromPem(ToString(pems[0]));
+      if (!parsed.ok()) return refused("the caller's TLS certificate is unreadable");
+      cert = *std::move(parsed);
+    }
+    const v1::SecurityServerEntry* peer = FindServerByAuthFingerprint(*conf_, (*cert)->sha256());
+    if (peer == nullptr) {
+      return refused("the caller's TLS certificate belongs to no security server of the "
+                     "global configuration");
+    }
+    if (!SameSecurityServer(peer->id(), envelope_.consumer_server())) {
+      return refused(absl::StrCat("the caller is security server ",
+                                  FormatSecurityServerId(peer->id()), ", not ",
+                                  FormatSecurityServerId(envelope_.consumer_server()),
+                                  " that the envelope names"));
+    }
+    for (const v1::SubsystemId& hosted : peer->hosted_subsystems()) {
+      if (SameSubsystem(hosted, envelope_.client())) return absl::OkStatus();
+    }
+    return refused(absl::StrCat("security server ", FormatSecurityServerId(peer->id()),
+                                " does not host client ", FormatSubsystemId(envelope_.client())));
+  }
+
+  void LogRequest() {
+    v1::AuditRecord record;
+    record.set_kind(v1::REQUEST_IN);
+    FillRecordFromEnvelope(envelope_, &record);
+    record.set_envelope(request_->envelope());
+    record.set_signature(request_->signature().SerializeAsString());
+    for (const std::string& der : request_->signer_cert_chain()) record.add_signer_cert_chain(der);
+    *record.mutable_peer_server() = envelope_.consumer_server();
+    core_->Audit(std::move(record), request_->body(),
+                 core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
+                 [](absl::Status) {});
+  }
+
+  void CallBackend() {
+    auto stub = core_->BackendStub(service_.backend());
+    if (!stub.ok()) {
+      Refuse(stub.status());
+      return;
+    }
+    backend_stub_ = *std::move(stub);
+    {
+      absl::MutexLock lock(&mu_);
+      backend_ctx_ = std::make_unique<grpc::ClientContext>();
+      const absl::Duration timeout = service_.timeout_millis() > 0
+                                         ? absl::Milliseconds(service_.timeout_millis())
+                                         : core_->options().backend_timeout;
+      auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout);
+      if (ctx_->deadline() < deadline) deadline = ctx_->deadline();
+      backend_ctx_->set_deadline(deadline);
+      for (const v1::MetadataEntry& entry : envelope_.grpc().metadata()) {
+        if (!ReservedBackendKey(entry.key())) backend_ctx_->AddMetadata(entry.key(), entry.value());
+      }
+      // The provider IS learns who asks, as in X-Road's protocol headers.
+      backend_ctx_->AddMetadata(kClientHeader, FormatSubsystemId(envelope_.client()));
+      backend_ctx_->AddMetadata(kServiceHeader, FormatServiceId(envelope_.service()));
+      backend_ctx_->AddMetadata(kIdHeader, envelope_.message_id());
+      if (!envelope_.user_id().empty()) {
+        backend_ctx_->AddMetadata(kUserIdHeader, envelope_.user_id());
+      }
+      if (!envelope_.issue().empty()) backend_ctx_->AddMetadata(kIssueHeader, envelope_.issue());
+      if (cancelled_) backend_ctx_->TryCancel();
+    }
+    grpc::Slice slice(request_->body());
+    backend_request_ = grpc::ByteBuffer(&slice, 1);
+    core_->node().metrics->Increment("darvoza_ss_backend_calls_total");
+    backend_stub_->UnaryCall(backend_ctx_.get(), envelope_.grpc().method(), grpc::StubOptions(),
+                             &backend_request_, &backend_response_,
+                             [this](grpc::Status status) { OnBackendDone(status); });
+  }
+
+  void OnBackendDone(const grpc::Status& status) {
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      Refuse(Fault(absl::StatusCode::kDeadlineExceeded, faults::kTimeout,
+                   absl::StrCat("the backend of ", FormatServiceId(envelope_.service()),
+                                " did not answer in time")));
+      return;
+    }
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        absl::StrContains(status.error_message(), "failed to connect")) {
+      Refuse(Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
+                   absl::StrCat("the backend of ", FormatServiceId(envelope_.service()),
+                                " cannot be reached: ", status.error_message())));
+      return;
+    }
+    std::vector<v1::MetadataEntry> initial;
+    for (const auto& [key, value] : backend_ctx_->GetServerInitialMetadata()) {
+      v1::MetadataEntry entry;
+      entry.set_key(ToString(key));
+      entry.set_value(ToString(value));
+      initial.push_back(std::move(entry));
+    }
+    std::vector<v1::MetadataEntry> trailing;
+    for (const auto& [key, value] : backend_ctx_->GetServerTrailingMetadata()) {
+      v1::MetadataEntry entry;
+      entry.set_key(ToString(key));
+      entry.set_value(ToString(value));
+      trailing.push_back(std::move(entry));
+    }
+    std::string body = status.ok() ? ByteBufferToString(backend_response_) : std::string();
+    Respond(status, std::move(body), std::move(initial), std::move(trailing));
+  }
+
+  // Metadata services, answered by this SS for its hosted subsystem.
+  void AnswerMetadata() {
+    const std::string& code = envelope_.service().service_code();
+    const v1::SubsystemId& subsystem = envelope_.service().subsystem();
+    std::string body;
+    if (code == absl::StrCat(kMetadataServicePrefix, "ListServices") ||
+        code == absl::StrCat(kMetadataServicePrefix, "AllowedServices")) {
+      const bool allowed_only = code == absl::StrCat(kMetadataServicePrefix, "AllowedServices");
+      v1::MetadataServiceList list;
+      for (const v1::LocalService& service : core_->node().state->ListServices(&subsystem)) {
+        if (allowed_only && !Allowed(service.id())) continue;
+        v1::MetadataService* entry = list.add_services();
+        *entry->mutable_id() = service.id();
+        entry->set_description_kind(service.description_kind());
+      }
+      body = list.SerializeAsString();
+    } else if (code == absl::StrCat(kMetadataServicePrefix, "GetServiceDescription")) {
+      v1::ServiceDescriptionRequest request;
+      if (!request.ParseFromString(request_->body())) {
+        Refuse(Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                     "unreadable ServiceDescriptionRequest"));
+        return;
+      }
+      v1::ServiceId described;
+      *described.mutable_subsystem() = subsystem;
+      described.set_service_code(request.service_code());
+      if (!ValidateServiceId(described).ok()) {
+        Refuse(Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidIdentifier,
+                     "the requested service code is not a valid identifier part"));
+        return;
+      }
+      auto service = core_->node().state->LookupService(described);
+      if (!service.ok()) {
+        Refuse(Fault(absl::StatusCode::kNotFound, faults::kUnknownService,
+                     absl::StrCat("service ", FormatServiceId(described), " is not registered")));
+        return;
+      }
+      if (!Allowed(described)) {
+        Refuse(Fault(absl::StatusCode::kPermissionDenied, faults::kAccessDenied,
+                     absl::StrCat("subsystem ", FormatSubsystemId(envelope_.client()),
+                                  " has no access right to ", FormatServiceId(described))));
+        return;
+      }
+      v1::ServiceDescription description;
+      *description.mutable_id() = service->id();
+      description.set_kind(service->description_kind());
+      description.set_description(service->description());
+      body = description.SerializeAsString();
+    } else {
+      Refuse(Fault(absl::StatusCode::kNotFound, faults::kUnknownService,
+                   absl::StrCat("unknown metadata service ", code)));
+      return;
+    }
+    Respond(grpc::Status::OK, std::move(body), {}, {});
+  }
+
+  // Signs the response with the provider member's key and answers once it is durable.
+  void Respond(const grpc::Status& status, std::string body,
+               std::vector<v1::MetadataEntry> initial, std::vector<v1::MetadataEntry> trailing) {
+    v1::ResponseEnvelope response;
+    response.set_message_id(envelope_.message_id());
+    response.set_request_hash(RequestHash(request_->envelope()));
+    response.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
+    response.set_status_message(status.error_message());
+    for (v1::MetadataEntry& entry : initial) *response.add_metadata() = std::move(entry);
+    for (v1::MetadataEntry& entry : trailing) *response.add_trailing_metadata() = std::move(entry);
+    response.set_body_sha256(crypto::Sha256(body));
+    response.set_body_length(body.size());
+    response.set_created_at_unix_nanos(absl::ToUnixNanos(core_->node().clock->Now()));
+    *response.mutable_provider_server() = core_->node().self;
+    *response.mutable_service() = envelope_.service();
+
+    auto identity = core_->node().keys->SigningSigner(envelope_.service().subsystem().member());
+    if (!identity.ok()) {
+      Refuse(Fault(absl::StatusCode::kFailedPrecondition, faults::kInternalError,
+                   absl::StrCat("this security server holds no signing key for member ",
+                                FormatMemberId(envelope_.service().subsystem().member()))));
+      return;
+    }
+    auto signed_response = SignMessage(*identity, crypto::SignatureContext::kResponse,
+                                       response.SerializeAsString(), std::move(body));
+    if (!signed_response.ok()) {
+      Refuse(WithFault(signed_response.status(), faults::kInternalError));
+      return;
+    }
+    *response_ = *std::move(signed_response);
+
+    v1::AuditRecord record;
+    record.set_kind(v1::RESPONSE_OUT);
+    FillRecordFromEnvelope(envelope_, &record);
+    record.set_envelope(response_->envelope());
+    record.set_signature(response_->signature().SerializeAsString());
+    for (const std::string& der : response_->signer_cert_chain()) record.add_signer_cert_chain(der);
+    *record.mutable_peer_server() = envelope_.consumer_server();
+    record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
+    record.set_detail(status.error_message());
+    core_->Audit(std::move(record), response_->body(),
+                 core_->HashOnly(envelope_.service().subsystem()), /*wait=*/true,
+                 [this](absl::Status durable) {
+                   if (!durable.ok()) {
+                     Finish(ToGrpcStatus(durable, ctx_));
+                     return;
+                   }
+                   core_->node().metrics->Increment("darvoza_ss_provider_exchanges_ok_total");
+                   Finish(grpc::Status::OK);
+                 });
+  }
+
+  void Refuse(const absl::Status& status) {
+    core_->node().metrics->Increment(
+        absl::StrCat("darvoza_ss_provider_refusals_total{fault=\"", FaultCode(status), "\"}"));
+    v1::AuditRecord record;
+    record.set_kind(v1::REFUSAL);
+    FillRecordFromEnvelope(envelope_, &record);
+    if (envelope_.has_consumer_server()) *record.mutable_peer_server() = envelope_.consumer_server();
+    record.set_envelope(request_->envelope());
+    record.set_signature(request_->signature().SerializeAsString());
+    record.set_grpc_status_code(static_cast<int32_t>(status.code()));
+    record.set_fault_code(FaultCode(status));
+    record.set_detail(std::string(status.message()));
+    core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+                 [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
+  }
+
+  ExchangeCore* const core_;
+  grpc::CallbackServerContext* const ctx_;
+  const v1::SignedMessage* const request_;
+  v1::SignedMessage* const response_;
+
+  std::shared_ptr<const v1::GlobalConf> conf_;
+  v1::Envelope envelope_;
+  v1::LocalService service_;
+  std::shared_ptr<grpc::GenericStub> backend_stub_;
+  grpc::ByteBuffer backend_request_;
+  grpc::ByteBuffer backend_response_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> backend_ctx_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ProviderService::Call(grpc::CallbackServerContext* ctx,
+                                                const v1::SignedMessage* request,
+                                                v1::SignedMessage* response) {
+  auto* call = new ProviderCall(core_, ctx, request, response);
+  call->Start();
+  return call;
+}
+
+}  // namespace darvoza::ss::exchange

@@ -1,0 +1,35 @@
+// The provider side of the exchange (DESIGN.md §5 steps 3-4): the SecurityServerExchange
+// service on the SS↔SS port.
+//
+// For each signed request it checks, in order: the TLS peer is the consumer SS the envelope
+// names and that SS hosts the client; the target SS is this one; the signature is the client
+// member's, by a certificate of an approved CA, not revoked; created_at is inside the replay
+// window and the (consumer SS, nonce) pair is new; the service is registered here; an access
+// right allows the client (default deny). Then it logs the request, calls the backend with the
+// original gRPC method and metadata (grpc::GenericStub), signs the response with the provider
+// member's key (carrying the request hash), and answers once the response record is durable.
+// The metadata services (darvoza.v1.Metadata.*) are answered here without a backend.
+#ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_PROVIDER_H_
+#define DARVOZA_SECURITY_SERVER_EXCHANGE_PROVIDER_H_
+
+#include "proto/exchange.grpc.pb.h"
+#include "security_server/exchange/exchange_core.h"
+
+namespace darvoza::ss::exchange {
+
+class ProviderService final : public v1::SecurityServerExchange::CallbackService {
+ public:
+  // `core` is not owned and must outlive the service.
+  explicit ProviderService(ExchangeCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx,
+                                 const v1::SignedMessage* request,
+                                 v1::SignedMessage* response) override;
+
+ private:
+  ExchangeCore* const core_;
+};
+
+}  // namespace darvoza::ss::exchange
+
+#endif  // DARVOZA_SECURITY_SERVER_EXCHANGE_PROVIDER_H_
