@@ -4,6 +4,7 @@
 #ifndef DARVOZA_SECURITY_SERVER_ADMIN_RECORDER_H_
 #define DARVOZA_SECURITY_SERVER_ADMIN_RECORDER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,11 @@ namespace darvoza::ss {
 class AdminRecorder {
  public:
   virtual ~AdminRecorder() = default;
-  // Records `action` durably. Returns an error when it could not be recorded; callers made the
-  // change already and report the error to the administrator (the change is not undone).
-  virtual absl::Status Record(const v1::AdminAction& action) = 0;
+  // Records `action` and calls `done` once it is durable (or could not be recorded), possibly
+  // on another thread and possibly before Record returns; never blocks on the disk. Callers
+  // made the change already and report an error to the administrator (it is not undone).
+  virtual void Record(const v1::AdminAction& action,
+                      std::function<void(absl::Status)> done) = 0;
 };
 
 // Appends ADMIN_ACTION records to an audit log and waits until each is durable.
@@ -32,7 +35,7 @@ class AuditLogAdminRecorder final : public AdminRecorder {
  public:
   // `log` is not owned and must outlive the recorder.
   explicit AuditLogAdminRecorder(audit::AuditLog* log) : log_(log) {}
-  absl::Status Record(const v1::AdminAction& action) override;
+  void Record(const v1::AdminAction& action, std::function<void(absl::Status)> done) override;
 
  private:
   audit::AuditLog* const log_;
@@ -41,7 +44,7 @@ class AuditLogAdminRecorder final : public AdminRecorder {
 // Keeps the actions in memory (tests, and the daemon before its audit log opens).
 class MemoryAdminRecorder final : public AdminRecorder {
  public:
-  absl::Status Record(const v1::AdminAction& action) override;
+  void Record(const v1::AdminAction& action, std::function<void(absl::Status)> done) override;
   std::vector<v1::AdminAction> actions() const;
 
  private:

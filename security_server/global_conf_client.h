@@ -38,6 +38,7 @@ class ClientContext;
 namespace darvoza::ss {
 
 class MetricsRegistry;
+class RegistryClient;
 
 struct GlobalConfClientOptions {
   // Where globalconf.bin (the last good copy) lives. Required.
@@ -67,7 +68,7 @@ class GlobalConfClient {
   GlobalConfClient(const GlobalConfClient&) = delete;
   GlobalConfClient& operator=(const GlobalConfClient&) = delete;
 
-  // Starts the background watch/poll thread. Call at most once.
+  // Starts the background watch and poll threads. Call at most once.
   void Start();
   // Stops the thread and cancels the watch. Idempotent.
   void Shutdown();
@@ -100,9 +101,11 @@ class GlobalConfClient {
 
  private:
   explicit GlobalConfClient(GlobalConfClientOptions options);
-  void Run();
+  void WatchLoop();
+  void PollLoop();
   void MarkContact(bool ok);
-  void UpdateMetrics();
+  // Waits up to `d` (real time) or until shutdown; true when shutting down.
+  bool WaitForShutdown(absl::Duration d);
 
   const GlobalConfClientOptions options_;
   Clock* const clock_;
@@ -116,7 +119,9 @@ class GlobalConfClient {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Mutex offer_mu_;  // one Offer at a time: serial check, disk write and swap together
-  std::thread thread_;
+  std::unique_ptr<RegistryClient> registry_;
+  std::thread watch_thread_;
+  std::thread poll_thread_;
 };
 
 }  // namespace darvoza::ss

@@ -1,0 +1,158 @@
+#include "security_server/config.h"
+
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/identifiers.h"
+#include "common/status_macros.h"
+#include "security_server/files.h"
+
+namespace darvoza::ss {
+
+std::string SsConfig::AnchorPath() const {
+  return anchor.empty() ? data_dir + "/anchor.bin" : anchor;
+}
+std::string SsConfig::AdminSocketPath() const {
+  return admin_socket.empty() ? data_dir + "/admin.sock" : admin_socket;
+}
+std::string SsConfig::AdvertisedAddress() const {
+  return ss_address.empty() ? ss_listen : ss_address;
+}
+std::string SsConfigPath(const std::string& data_dir) { return data_dir + "/ss.toml"; }
+
+absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
+  toml::table table;
+  try {
+    table = toml::parse(std::string_view(toml_text.data(), toml_text.size()));
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat("ss config is not valid TOML (", where.str(),
+                                                   "): ", std::string(e.description())));
+  }
+  static const char* kKnown[] = {
+      "data_dir",      "server_id",          "anchor",
+      "ss_listen",     "ss_address",         "client_listen",
+      "client_tls_listen", "admin_socket",   "ops_listen",
+      "registry_addresses", "conf_poll_interval_seconds", "renewal_margin_days",
+      "renewal_margin_seconds", "renewal_check_interval_seconds", "expiry_warning_days",
+      "tls_refresh_seconds"};
+  for (const auto& [key, value] : table) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key.str() == k;
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ss config: unknown key '", std::string(key.str()), "'"));
+    }
+  }
+  SsConfig config;
+  auto str = [&](const char* key, std::string* out) -> absl::Status {
+    if (!table.contains(key)) return absl::OkStatus();
+    auto v = table[key].value<std::string>();
+    if (!v) return absl::InvalidArgumentError(absl::StrCat("ss config: '", key, "' must be a string"));
+    *out = *v;
+    return absl::OkStatus();
+  };
+  auto integer = [&](const char* key, int64_t min, int64_t max, int64_t* out) -> absl::Status {
+    if (!table.contains(key)) return absl::OkStatus();
+    auto v = table[key].value<int64_t>();
+    if (!v || *v < min || *v > max) {
+      return absl::InvalidArgumentError(absl::StrCat("ss config: '", key,
+                                                     "' must be an integer in [", min, ", ",
+                                                     max, "]"));
+    }
+    *out = *v;
+    return absl::OkStatus();
+  };
+  DARVOZA_RETURN_IF_ERROR(str("data_dir", &config.data_dir));
+  DARVOZA_RETURN_IF_ERROR(str("server_id", &config.server_id));
+  DARVOZA_RETURN_IF_ERROR(str("anchor", &config.anchor));
+  DARVOZA_RETURN_IF_ERROR(str("ss_listen", &config.ss_listen));
+  DARVOZA_RETURN_IF_ERROR(str("ss_address", &config.ss_address));
+  DARVOZA_RETURN_IF_ERROR(str("client_listen", &config.client_listen));
+  DARVOZA_RETURN_IF_ERROR(str("client_tls_listen", &config.client_tls_listen));
+  DARVOZA_RETURN_IF_ERROR(str("admin_socket", &config.admin_socket));
+  DARVOZA_RETURN_IF_ERROR(str("ops_listen", &config.ops_listen));
+  if (table.contains("registry_addresses")) {
+    const toml::array* arr = table["registry_addresses"].as_array();
+    if (arr == nullptr) {
+      return absl::InvalidArgumentError("ss config: 'registry_addresses' must be an array");
+    }
+    for (const auto& item : *arr) {
+      auto v = item.value<std::string>();
+      if (!v) {
+        return absl::InvalidArgumentError(
+            "ss config: 'registry_addresses' must hold host:port strings");
+      }
+      config.registry_addresses.push_back(*v);
+    }
+  }
+  int64_t poll = 60, margin_days = 30, margin_seconds = 0, check = 3600, warn_days = 45,
+          refresh = 5;
+  DARVOZA_RETURN_IF_ERROR(integer("conf_poll_interval_seconds", 1, 86400, &poll));
+  DARVOZA_RETURN_IF_ERROR(integer("renewal_margin_days", 1, 3650, &margin_days));
+  DARVOZA_RETURN_IF_ERROR(integer("renewal_margin_seconds", 0, 3650LL * 86400, &margin_seconds));
+  DARVOZA_RETURN_IF_ERROR(integer("renewal_check_interval_seconds", 1, 86400, &check));
+  DARVOZA_RETURN_IF_ERROR(integer("expiry_warning_days", 1, 3650, &warn_days));
+  DARVOZA_RETURN_IF_ERROR(integer("tls_refresh_seconds", 1, 3600, &refresh));
+  config.conf_poll_interval = absl::Seconds(poll);
+  config.renewal_margin =
+      margin_seconds > 0 ? absl::Seconds(margin_seconds) : absl::Hours(24 * margin_days);
+  config.renewal_check_interval = absl::Seconds(check);
+  config.expiry_warning = absl::Hours(24 * warn_days);
+  config.tls_refresh_seconds = static_cast<int>(refresh);
+  if (config.data_dir.empty()) return absl::InvalidArgumentError("ss config: 'data_dir' is required");
+  if (config.server_id.empty()) {
+    return absl::InvalidArgumentError("ss config: 'server_id' is required");
+  }
+  DARVOZA_RETURN_IF_ERROR(ParseSecurityServerId(config.server_id).status());
+  if (config.AdminSocketPath().size() > 107) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ss config: the admin socket path ", config.AdminSocketPath(),
+        " is longer than the 107 bytes a Unix socket allows; set 'admin_socket'"));
+  }
+  return config;
+}
+
+absl::StatusOr<SsConfig> LoadSsConfig(const std::string& path) {
+  DARVOZA_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  return ParseSsConfig(text);
+}
+
+std::string FormatSsConfig(const SsConfig& c) {
+  auto q = [](const std::string& s) {
+    toml::value<std::string> v(s);
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
+  std::vector<std::string> registries;
+  for (const auto& r : c.registry_addresses) registries.push_back(q(r));
+  std::string out = absl::StrCat(
+      "# darvoza-ss configuration (docs/operator.md)\n", "data_dir = ", q(c.data_dir), "\n",
+      "server_id = ", q(c.server_id), "\n", "anchor = ", q(c.anchor), "\n",
+      "ss_listen = ", q(c.ss_listen), "\n", "ss_address = ", q(c.ss_address), "\n",
+      "client_listen = ", q(c.client_listen), "\n", "client_tls_listen = ",
+      q(c.client_tls_listen), "\n", "admin_socket = ", q(c.admin_socket), "\n",
+      "ops_listen = ", q(c.ops_listen), "\n", "registry_addresses = [",
+      absl::StrJoin(registries, ", "), "]\n", "conf_poll_interval_seconds = ",
+      absl::ToInt64Seconds(c.conf_poll_interval), "\n");
+  if (c.renewal_margin < absl::Hours(24) ||
+      c.renewal_margin % absl::Hours(24) != absl::ZeroDuration()) {
+    absl::StrAppend(&out, "renewal_margin_seconds = ", absl::ToInt64Seconds(c.renewal_margin),
+                    "\n");
+  } else {
+    absl::StrAppend(&out, "renewal_margin_days = ", absl::ToInt64Hours(c.renewal_margin) / 24,
+                    "\n");
+  }
+  absl::StrAppend(&out, "renewal_check_interval_seconds = ",
+                  absl::ToInt64Seconds(c.renewal_check_interval), "\n",
+                  "expiry_warning_days = ", absl::ToInt64Hours(c.expiry_warning) / 24, "\n",
+                  "tls_refresh_seconds = ", c.tls_refresh_seconds, "\n");
+  return out;
+}
+
+}  // namespace darvoza::ss

@@ -1,0 +1,25 @@
+// Small file helpers for the security server's data directory.
+#ifndef DARVOZA_SECURITY_SERVER_FILES_H_
+#define DARVOZA_SECURITY_SERVER_FILES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace darvoza::ss {
+
+// Writes `contents` to `path` through a temporary file in the same directory that is fsynced
+// and renamed, created with `mode`. INTERNAL naming the path on failure.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode);
+// The whole file. NOT_FOUND when missing, INTERNAL on other errors.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+// mkdir -p; the last component gets `mode`.
+absl::Status MakeDirectory(const std::string& path, int mode);
+bool FileExists(const std::string& path);
+// rename(2). INTERNAL on failure.
+absl::Status RenameFile(const std::string& from, const std::string& to);
+
+}  // namespace darvoza::ss
+
+#endif  // DARVOZA_SECURITY_SERVER_FILES_H_

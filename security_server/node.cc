@@ -1,0 +1,409 @@
+#include "security_server/node.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+
+#include "absl/strings/match.h"
+#include "audit/audit_log.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto/hash.h"
+#include "common/globalconf.h"
+#include "common/identifiers.h"
+#include "common/status_macros.h"
+#include "security_server/admin_recorder.h"
+#include "security_server/admin_service.h"
+#include "security_server/files.h"
+#include "security_server/peer_check.h"
+#include "security_server/provisioning.h"
+#include "security_server/registry_client.h"
+#include "security_server/renewal.h"
+#include "security_server/state_store.h"
+
+namespace darvoza::ss {
+namespace {
+
+// Removes the reflection plugin that linking grpc++_reflection adds to every server.
+class NoReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
+
+// A builder for a port that carries only its own services: no health, no reflection.
+void BareServer(grpc::ServerBuilder& builder) {
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.SetOption(std::make_unique<NoReflectionOption>());
+}
+
+bool IsLoopback(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host == "localhost" || host == "[::1]" || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
+
+std::string HostOf(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host == "0.0.0.0" || host.empty() || host == "[::]") return "127.0.0.1";
+  return host;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// The string value of `key` in the flat JSON object listen.json holds.
+std::string JsonField(const std::string& json, const std::string& key) {
+  std::string needle = absl::StrCat("\"", key, "\": \"");
+  size_t pos = json.find(needle);
+  if (pos == std::string::npos) return "";
+  pos += needle.size();
+  std::string out;
+  for (; pos < json.size() && json[pos] != '"'; ++pos) {
+    if (json[pos] == '\\' && pos + 1 < json.size()) ++pos;
+    out.push_back(json[pos]);
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<grpc::Server>> BuildAndStart(grpc::ServerBuilder& builder,
+                                                            const char* what) {
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot start the ", what, " port"));
+  }
+  return server;
+}
+
+}  // namespace
+
+absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
+  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  NodeAddresses a;
+  a.ss = JsonField(json, "ss");
+  a.client = JsonField(json, "client");
+  a.client_tls = JsonField(json, "client_tls");
+  a.admin = JsonField(json, "admin");
+  a.ops = JsonField(json, "ops");
+  if (a.ss.empty() || a.admin.empty()) {
+    return absl::NotFoundError(absl::StrCat(data_dir, "/listen.json is incomplete"));
+  }
+  return a;
+}
+
+Node::Node(const SsConfig& config, Clock* clock) : config_(config), clock_(clock) {}
+
+Node::~Node() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const SsConfig& config, Clock* clock) {
+  // Before any credentials (DESIGN.md §4): with EC-only certificates, RSA-only TLS 1.2 suites
+  // leave TLS 1.3 the only handshake that can succeed. An explicit setting wins.
+  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
+         /*overwrite=*/0);
+  std::unique_ptr<Node> node(new Node(config, clock != nullptr ? clock : Clock::Real()));
+  DARVOZA_RETURN_IF_ERROR(node->Open());
+  DARVOZA_RETURN_IF_ERROR(node->StartServers());
+  DARVOZA_RETURN_IF_ERROR(node->WriteListenFile());
+  node->renewal_thread_ = std::thread([n = node.get()] { n->RenewalLoop(); });
+  return node;
+}
+
+absl::Status Node::Open() {
+  DARVOZA_ASSIGN_OR_RETURN(self_, ParseSecurityServerId(config_.server_id));
+  if (!config_.client_listen.empty() && !IsLoopback(config_.client_listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client_listen ", config_.client_listen,
+                     " is not a loopback address: the plaintext client port is for development "
+                     "on one machine only; use client_tls_listen"));
+  }
+  DARVOZA_ASSIGN_OR_RETURN(v1::ConfigurationAnchor anchor,
+                           LoadConfigurationAnchor(config_.AnchorPath()));
+  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(config_.data_dir));
+  metrics_ = std::make_unique<MetricsRegistry>();
+  DARVOZA_ASSIGN_OR_RETURN(keys_, KeyStore::Open(config_.data_dir, anchor.root_ca_cert_der()));
+  DARVOZA_RETURN_IF_ERROR(keys_->AuthCert().status());
+  DARVOZA_ASSIGN_OR_RETURN(store_, StateStore::Open(config_.data_dir + "/state"));
+  DARVOZA_ASSIGN_OR_RETURN(state_, LocalState::Open(store_.get()));
+  registry_ = RegistryClient::Create(anchor, config_.registry_addresses);
+  witness_ = std::make_unique<RegistryWitness>(registry_.get());
+
+  GlobalConfClientOptions conf_options;
+  conf_options.data_dir = config_.data_dir;
+  conf_options.anchor = anchor;
+  conf_options.registry_addresses = config_.registry_addresses;
+  conf_options.poll_interval = config_.conf_poll_interval;
+  conf_options.clock = clock_;
+  conf_options.metrics = metrics_.get();
+  DARVOZA_ASSIGN_OR_RETURN(conf_, GlobalConfClient::Create(std::move(conf_options)));
+
+  audit::AuditLogOptions audit_options;
+  audit_options.path = config_.data_dir + "/audit";
+  audit_options.server = self_;
+  audit_options.clock = clock_;
+  if (auto seal = keys_->SealSigner(); seal.ok()) {
+    seal_signer_ = seal->signer;
+    audit_options.seal_signer = seal_signer_.get();
+    audit_options.seal_cert_der = seal->cert->der();
+    audit_options.witness = witness_.get();
+  }
+  DARVOZA_ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(audit_options));
+  recorder_ = std::make_unique<AuditLogAdminRecorder>(audit_.get());
+  client_auth_ = std::make_unique<ClientAuthenticator>(state_.get());
+
+  RenewerOptions renew;
+  renew.self = self_;
+  renew.address = config_.AdvertisedAddress();
+  renew.margin = config_.renewal_margin;
+  renew.warning = config_.expiry_warning;
+  renew.clock = clock_;
+  renew.keys = keys_.get();
+  renew.registry = registry_.get();
+  renew.conf = conf_.get();
+  renew.store = store_.get();
+  renew.metrics = metrics_.get();
+  renewer_ = std::make_unique<Renewer>(std::move(renew));
+  conf_->AddListener([r = renewer_.get()](std::shared_ptr<const v1::GlobalConf> conf) {
+    r->OnConf(*conf);
+  });
+  if (auto conf = conf_->LastGood(); conf != nullptr) renewer_->OnConf(*conf);
+
+  metrics_->AddCollector([this](MetricsRegistry& m) {
+    absl::Time now = clock_->Now();
+    for (const auto& cert : keys_->Describe()) {
+      if (cert.not_after_unix_nanos() == 0) continue;
+      std::string labels = cert.kind() == "signing"
+                               ? absl::StrCat("{kind=\"signing\",member=\"",
+                                              FormatMemberId(cert.member()), "\"}")
+                               : absl::StrCat("{kind=\"", cert.kind(), "\"}");
+      m.SetGauge(absl::StrCat("darvoza_ss_certificate_expiry_seconds", labels),
+                 absl::ToDoubleSeconds(FromUnixNanosField(cert.not_after_unix_nanos()) - now));
+    }
+    m.SetGauge("darvoza_ss_maintenance", maintenance_.load() ? 1 : 0);
+  });
+  metrics_->Increment("darvoza_ss_handshake_refusals_total", 0);
+
+  services_.self = self_;
+  services_.clock = clock_;
+  services_.conf = conf_.get();
+  services_.keys = keys_.get();
+  services_.state = state_.get();
+  services_.audit = audit_.get();
+  services_.client_auth = client_auth_.get();
+  services_.metrics = metrics_.get();
+  DARVOZA_ASSIGN_OR_RETURN(exchange_, CreateExchange(services_));
+
+  AdminServiceDeps deps;
+  deps.token = token;
+  deps.self = self_;
+  deps.state = state_.get();
+  deps.registry = registry_.get();
+  deps.recorder = recorder_.get();
+  deps.status = [this] { return Status(); };
+  deps.set_maintenance = [this](bool on) { SetMaintenance(on); };
+  admin_service_ = std::make_unique<AdminServiceImpl>(std::move(deps));
+  ops_service_ = std::make_unique<OpsServiceImpl>(metrics_.get());
+  conf_->Start();
+  return absl::OkStatus();
+}
+
+absl::Status Node::StartServers() {
+  // SS↔SS: mutual TLS, the peer checked in the handshake against the configuration.
+  {
+    grpc::ServerBuilder builder;
+    BareServer(builder);
+    int port = 0;
+    builder.AddListeningPort(config_.ss_listen,
+                             MakeSsToSsServerCredentials(*keys_, conf_.get(), clock_,
+                                                         metrics_.get(),
+                                                         config_.tls_refresh_seconds),
+                             &port);
+    if (grpc::Service* service = exchange_->SsToSsService(); service != nullptr) {
+      builder.RegisterService(service);
+    }
+    DARVOZA_ASSIGN_OR_RETURN(ss_server_, BuildAndStart(builder, "SS-to-SS"));
+    if (port == 0) return absl::UnavailableError(absl::StrCat("cannot bind ", config_.ss_listen));
+    addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", port);
+  }
+  // Client ports: nothing but the exchange's generic pass-through service.
+  if (!config_.client_listen.empty()) {
+    grpc::ServerBuilder builder;
+    BareServer(builder);
+    int port = 0;
+    builder.AddListeningPort(config_.client_listen, grpc::InsecureServerCredentials(), &port);
+    if (auto* generic = exchange_->ClientGenericService(/*tls_port=*/false); generic != nullptr) {
+      builder.RegisterCallbackGenericService(generic);
+    }
+    DARVOZA_ASSIGN_OR_RETURN(client_server_, BuildAndStart(builder, "client"));
+    if (port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot bind ", config_.client_listen));
+    }
+    addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", port);
+  }
+  if (!config_.client_tls_listen.empty()) {
+    grpc::ServerBuilder builder;
+    BareServer(builder);
+    int port = 0;
+    builder.AddListeningPort(config_.client_tls_listen,
+                             MakeClientTlsServerCredentials(*keys_, config_.tls_refresh_seconds),
+                             &port);
+    if (auto* generic = exchange_->ClientGenericService(/*tls_port=*/true); generic != nullptr) {
+      builder.RegisterCallbackGenericService(generic);
+    }
+    DARVOZA_ASSIGN_OR_RETURN(client_tls_server_, BuildAndStart(builder, "client TLS"));
+    if (port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot bind ", config_.client_tls_listen));
+    }
+    addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", port);
+  }
+  // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
+  {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    std::string path = config_.AdminSocketPath();
+    unlink(path.c_str());  // a stale socket of a previous run
+    grpc::ServerBuilder builder;
+    builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+    builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+    builder.RegisterService(admin_service_.get());
+    DARVOZA_ASSIGN_OR_RETURN(admin_server_, BuildAndStart(builder, "admin"));
+    if (chmod(path.c_str(), 0600) != 0) {
+      return absl::InternalError(absl::StrCat("cannot chmod 0600 ", path));
+    }
+    addresses_.admin = "unix:" + path;
+  }
+  // Ops: health (maintenance mode) and metrics; no client authentication; read only.
+  if (!config_.ops_listen.empty()) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.SetOption(std::make_unique<NoReflectionOption>());
+    int port = 0;
+    builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(ops_service_.get());
+    DARVOZA_ASSIGN_OR_RETURN(ops_server_, BuildAndStart(builder, "ops"));
+    if (port == 0) return absl::UnavailableError(absl::StrCat("cannot bind ", config_.ops_listen));
+    addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", port);
+    if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
+      health->SetServingStatus(!maintenance_.load());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::WriteListenFile() {
+  std::string json = absl::StrCat(
+      "{\"ss\": ", JsonString(addresses_.ss), ", \"client\": ", JsonString(addresses_.client),
+      ", \"client_tls\": ", JsonString(addresses_.client_tls),
+      ", \"admin\": ", JsonString(addresses_.admin), ", \"ops\": ", JsonString(addresses_.ops),
+      "}\n");
+  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+}
+
+void Node::RenewalLoop() {
+  while (true) {
+    absl::Status s = renewer_->Step();
+    if (!s.ok()) {
+      std::fprintf(stderr, "darvoza-ss: certificate renewal: %s\n", s.ToString().c_str());
+    }
+    for (const auto& warning : renewer_->Warnings()) {
+      std::fprintf(stderr, "darvoza-ss: WARNING: %s\n", warning.c_str());
+    }
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), config_.renewal_check_interval);
+    if (stopping_) return;
+  }
+}
+
+absl::Status Node::CheckRenewalForTest() { return renewer_->Step(); }
+
+void Node::SetMaintenance(bool on) {
+  maintenance_.store(on);
+  if (ops_server_ != nullptr) {
+    if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
+      health->SetServingStatus(!on);
+    }
+  }
+}
+
+v1::StatusReport Node::Status() {
+  v1::StatusReport report;
+  absl::Time now = clock_->Now();
+  *report.mutable_server() = self_;
+  report.set_instance(conf_->anchor().instance());
+  report.set_now_unix_nanos(ToUnixNanosField(now));
+  report.set_maintenance(maintenance_.load());
+  std::string pending = renewer_->PendingRequestId();
+  for (auto& cert : keys_->Describe()) {
+    if (cert.pending_renewal()) cert.set_renewal_request_id(pending);
+    *report.add_certificates() = std::move(cert);
+  }
+  if (auto conf = conf_->LastGood(); conf != nullptr) {
+    report.set_conf_serial(conf->serial());
+    report.set_conf_expires_at_unix_nanos(conf->expires_at_unix_nanos());
+    report.set_conf_expired(FromUnixNanosField(conf->expires_at_unix_nanos()) <= now);
+    for (const auto& server : conf->security_servers()) {
+      if (!SameSecurityServer(server.id(), self_)) continue;
+      report.set_listed_in_conf(true);
+      for (const auto& s : server.hosted_subsystems()) *report.add_hosted_in_conf() = s;
+    }
+    if (report.conf_expired()) {
+      report.add_warnings(absl::StrCat("global configuration ", conf->serial(),
+                                       " has expired: exchanges are refused"));
+    }
+  } else {
+    report.add_warnings("no global configuration yet");
+  }
+  report.set_registry_reachable(conf_->registry_reachable());
+  if (conf_->last_registry_contact() != absl::InfinitePast()) {
+    report.set_last_registry_contact_unix_nanos(ToUnixNanosField(conf_->last_registry_contact()));
+  }
+  for (const auto& w : renewer_->Warnings()) report.add_warnings(w);
+  return report;
+}
+
+void Node::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (exchange_ != nullptr) exchange_->Shutdown();
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  for (auto* server : {&client_server_, &client_tls_server_, &ss_server_, &admin_server_,
+                       &ops_server_}) {
+    if (*server != nullptr) (*server)->Shutdown(deadline);
+  }
+  if (renewal_thread_.joinable()) renewal_thread_.join();
+  if (conf_ != nullptr) conf_->Shutdown();
+  for (auto* server : {&client_server_, &client_tls_server_, &ss_server_, &admin_server_,
+                       &ops_server_}) {
+    if (*server != nullptr) (*server)->Wait();
+  }
+}
+
+}  // namespace darvoza::ss

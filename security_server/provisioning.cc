@@ -1,0 +1,127 @@
+#include "security_server/provisioning.h"
+
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto/hash.h"
+#include "common/globalconf.h"
+#include "common/identifiers.h"
+#include "common/status_macros.h"
+#include "security_server/files.h"
+#include "security_server/key_store.h"
+#include "security_server/registry_client.h"
+
+namespace darvoza::ss {
+namespace {
+
+std::string RequestFile(const std::string& data_dir) {
+  return data_dir + "/registration.request";
+}
+
+}  // namespace
+
+absl::Status InitSecurityServer(const InitOptions& options) {
+  SsConfig config = options.config;
+  DARVOZA_ASSIGN_OR_RETURN(v1::SecurityServerId server, ParseSecurityServerId(config.server_id));
+  DARVOZA_ASSIGN_OR_RETURN(v1::ConfigurationAnchor anchor,
+                           LoadConfigurationAnchor(options.anchor_file));
+  if (anchor.instance() != server.owner().instance()) {
+    return absl::InvalidArgumentError(absl::StrCat("the anchor is for instance ", anchor.instance(),
+                                                   ", the server id for ",
+                                                   server.owner().instance()));
+  }
+  std::vector<v1::MemberId> members;
+  for (const auto& m : options.members) {
+    DARVOZA_ASSIGN_OR_RETURN(v1::MemberId id, ParseMemberId(m));
+    members.push_back(std::move(id));
+  }
+  if (members.empty()) members.push_back(server.owner());
+  DARVOZA_RETURN_IF_ERROR(MakeDirectory(config.data_dir, 0700));
+  chmod(config.data_dir.c_str(), 0700);
+  DARVOZA_RETURN_IF_ERROR(KeyStore::CreateKeys(config.data_dir, server, members).status());
+  config.anchor = "";  // the installed copy
+  DARVOZA_RETURN_IF_ERROR(
+      WriteFileAtomically(config.AnchorPath(), anchor.SerializeAsString(), 0644));
+  // Validate what we write (e.g. the admin socket length) by parsing it back.
+  std::string toml = FormatSsConfig(config);
+  DARVOZA_RETURN_IF_ERROR(ParseSsConfig(toml).status());
+  DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(SsConfigPath(config.data_dir), toml, 0644));
+  DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(config.data_dir + "/admin.token",
+                                              crypto::HexEncode(crypto::RandomBytes(32)) + "\n",
+                                              0600));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir) {
+  std::string path = data_dir + "/admin.token";
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(path, " is readable by others: chmod 600"));
+  }
+  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadWholeFile(path));
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
+absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options) {
+  DARVOZA_ASSIGN_OR_RETURN(SsConfig config, LoadSsConfig(SsConfigPath(options.data_dir)));
+  DARVOZA_ASSIGN_OR_RETURN(v1::ConfigurationAnchor anchor,
+                           LoadConfigurationAnchor(config.AnchorPath()));
+  DARVOZA_ASSIGN_OR_RETURN(v1::SecurityServerId server, ParseSecurityServerId(config.server_id));
+  std::vector<std::string> addresses = options.registry_addresses;
+  if (addresses.empty()) addresses = config.registry_addresses;
+  auto registry = RegistryClient::Create(anchor, addresses);
+  DARVOZA_ASSIGN_OR_RETURN(auto keys, KeyStore::Open(options.data_dir, anchor.root_ca_cert_der()));
+
+  v1::RequestRecord record;
+  auto stored_id = ReadWholeFile(RequestFile(options.data_dir));
+  if (stored_id.ok() && !stored_id->empty()) {
+    DARVOZA_ASSIGN_OR_RETURN(record, registry->GetStatus(*stored_id, absl::Seconds(10)));
+  } else {
+    v1::ServerRegistration registration;
+    *registration.mutable_server() = server;
+    registration.set_address(config.AdvertisedAddress());
+    // The CSRs `init` made, one per key.
+    for (const auto& status : keys->Describe()) {
+      v1::CsrSubmission sub;
+      std::string name;
+      if (status.kind() == "auth") {
+        sub.set_kind(v1::CERT_KIND_AUTH);
+      } else if (status.kind() == "seal") {
+        sub.set_kind(v1::CERT_KIND_SEAL);
+      } else {
+        sub.set_kind(v1::CERT_KIND_SIGNING);
+        *sub.mutable_member() = status.member();
+      }
+      name = KeyName(sub.kind(), &sub.member());
+      DARVOZA_ASSIGN_OR_RETURN(std::string csr,
+                               ReadWholeFile(absl::StrCat(options.data_dir, "/csr/", name, ".csr")));
+      sub.set_csr(csr);
+      *registration.add_csrs() = std::move(sub);
+    }
+    v1::SubmitRequest request;
+    request.set_server_registration(registration.SerializeAsString());
+    DARVOZA_ASSIGN_OR_RETURN(record, registry->Submit(request, absl::Seconds(10)));
+    DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(RequestFile(options.data_dir), record.id(), 0644));
+  }
+  absl::Time give_up = absl::Now() + options.wait;
+  while (record.state() == v1::PENDING && absl::Now() < give_up) {
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.poll_interval));
+    DARVOZA_ASSIGN_OR_RETURN(record, registry->GetStatus(record.id(), absl::Seconds(10)));
+  }
+  if (record.state() == v1::REJECTED) {
+    unlink(RequestFile(options.data_dir).c_str());
+    return absl::FailedPreconditionError(
+        absl::StrCat("registration ", record.id(), " was rejected: ", record.reason()));
+  }
+  if (record.state() == v1::APPROVED) {
+    for (const auto& issued : record.certificates()) {
+      DARVOZA_RETURN_IF_ERROR(keys->StoreCertificate(issued));
+    }
+  }
+  return record;
+}
+
+}  // namespace darvoza::ss

@@ -1,0 +1,56 @@
+// Setting a security server up before its daemon runs: `darvoza ss init` and
+// `darvoza ss register` (DESIGN.md §4, issue 5).
+//
+//   init:     data directory (0700) with the anchor, ss.toml, admin.token (0600), the auth,
+//             seal and signing keys (0600) and their CSRs.
+//   register: sends the CSRs to the registry's public port (TLS trusted through the anchor),
+//             then waits for or polls the outcome and stores the issued certificates. The
+//             request id is kept in <data dir>/registration.request, so running it again
+//             polls instead of submitting twice.
+#ifndef DARVOZA_SECURITY_SERVER_PROVISIONING_H_
+#define DARVOZA_SECURITY_SERVER_PROVISIONING_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/registry.pb.h"
+#include "security_server/config.h"
+
+namespace darvoza::ss {
+
+struct InitOptions {
+  // Data directory, server id and the listen settings go into ss.toml. config.data_dir and
+  // config.server_id are required.
+  SsConfig config;
+  // The configuration anchor file to install (copied to <data dir>/anchor.bin).
+  std::string anchor_file;
+  // Members whose signing keys this SS holds. Default: the server's owner.
+  std::vector<std::string> members;
+};
+
+// ALREADY_EXISTS when the data directory already holds keys; INVALID_ARGUMENT for a bad id
+// or anchor; the anchor's instance must be the server id's.
+absl::Status InitSecurityServer(const InitOptions& options);
+
+struct RegisterOptions {
+  std::string data_dir;  // made by InitSecurityServer
+  // Registry public ports; empty: ss.toml's registry_addresses, else the anchor's.
+  std::vector<std::string> registry_addresses;
+  // How long to wait for approval; zero: submit (or look once) and return.
+  absl::Duration wait = absl::ZeroDuration();
+  absl::Duration poll_interval = absl::Seconds(1);
+};
+
+// Submits the registration (or looks up the one submitted before) and waits up to
+// options.wait for a decision. On APPROVED the certificates are stored. Returns the request
+// record (PENDING when still undecided). FAILED_PRECONDITION when REJECTED (with the reason).
+absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options);
+
+// <data dir>/admin.token, the admin API's credential. PERMISSION_DENIED when readable by others.
+absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir);
+
+}  // namespace darvoza::ss
+
+#endif  // DARVOZA_SECURITY_SERVER_PROVISIONING_H_
