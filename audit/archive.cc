@@ -372,6 +372,12 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
 
 std::string VerifyReport::ToText() const {
   if (!ok) return absl::StrCat("FAILED at record ", bad_seq, ": ", reason, "\n");
+  if (records == 0) {
+    return absl::StrCat("OK: no records", first_seq > 1 ? absl::StrCat(" after the purge at seq ",
+                                                                        first_seq - 1)
+                                                      : std::string(),
+                        "\n");
+  }
   std::string out = absl::StrCat("OK: records ", first_seq, "..", last_seq, " (", records,
                                  " records, ", bodies, " bodies), ", seals, " seals, ", receipts,
                                  " witness receipts");

@@ -238,3 +238,39 @@ TEST_CASE("A secondary reader sees a live log and catches up", "[audit]") {
 
 }  // namespace
 }  // namespace darvoza::audit
+
+namespace darvoza::audit {
+namespace {
+
+// Not run by CI (hidden tag): writes a sealed, witnessed log, its anchor, a signed global
+// configuration and a witness head receipt to $DARVOZA_AUDIT_FIXTURE_DIR, for trying the CLI
+// and for docs/auditor.md's sample output.
+TEST_CASE("Write a CLI fixture", "[.cli-fixture]") {
+  const char* out = getenv("DARVOZA_AUDIT_FIXTURE_DIR");
+  REQUIRE(out != nullptr);
+  LogFixture f;
+  AuditLogOptions options = f.Options();
+  options.path = std::string(out) + "/audit";
+  auto log = AuditLog::Open(options);
+  REQUIRE(log.ok());
+  for (uint64_t i = 1; i <= 42; ++i) {
+    REQUIRE((*log)->AppendAndWait(MakeRequest(i, absl::StrCat("body ", i))).ok());
+    f.clock.Advance(absl::Minutes(1));
+  }
+  v1::AdminAction action;
+  action.set_actor("admin");
+  action.set_action("acl.grant");
+  action.set_subject("subsystem:UZ/GOV/70000003/client-app");
+  REQUIRE((*log)->AppendAdminAction(action).ok());
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  darvoza::testing::WriteFileForTest(std::string(out) + "/anchor.pb",
+                                     f.pki.anchor.SerializeAsString());
+  darvoza::testing::WriteFileForTest(std::string(out) + "/globalconf.signed",
+                                     f.pki.SignedGlobalConfBlob());
+  darvoza::testing::WriteFileForTest(std::string(out) + "/witness-head.receipt",
+                                     f.witness->LatestReceipt().SerializeAsString());
+}
+
+}  // namespace
+}  // namespace darvoza::audit
