@@ -1,0 +1,324 @@
+// The provider SS's checks (DESIGN.md §5 step 3) and the SS-to-SS TLS (§4), exercised by
+// sending hand-made signed messages over the real SS-to-SS port, and by openssl s_client.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "adapters/examples/tax_registry_service.h"
+#include "audit/audit_log.h"
+#include "common/clock.h"
+#include "common/crypto/hash.h"
+#include "common/crypto/keys.h"
+#include "common/crypto/x509.h"
+#include "common/identifiers.h"
+#include "proto/envelope.pb.h"
+#include "proto/example_agency.grpc.pb.h"
+#include "proto/exchange.grpc.pb.h"
+#include "security_server/exchange/signed_message.h"
+#include "security_server/global_conf_client.h"
+#include "security_server/key_store.h"
+#include "security_server/metrics.h"
+#include "tests/exchange/federation.h"
+
+namespace darvoza::testing {
+namespace {
+
+constexpr char kTaxMember[] = "UZ/GOV/70000001";
+constexpr char kTaxSubsystem[] = "UZ/GOV/70000001/tax-registry";
+constexpr char kBenefitsMember[] = "UZ/GOV/70000002";
+constexpr char kBenefitsSubsystem[] = "UZ/GOV/70000002/benefits";
+constexpr char kGrpcService[] = "darvoza.examples.v1.TaxRegistry";
+constexpr char kHandshakeRefusals[] = "darvoza_ss_handshake_refusals_total";
+
+// Accepts any server certificate: the test plays a (possibly hostile) consumer SS and wants
+// to reach the provider's own checks.
+class AcceptAnyServer final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest*,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    *sync_status = grpc::Status::OK;
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+};
+
+std::unique_ptr<v1::SecurityServerExchange::Stub> RawSsStub(const std::string& key_path,
+                                                            const std::string& cert_path,
+                                                            const std::string& address) {
+  auto identity = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      key_path, cert_path, 1);
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(identity);
+  tls.watch_identity_key_cert_pairs();
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<AcceptAnyServer>());
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return v1::SecurityServerExchange::NewStub(
+      grpc::CreateCustomChannel(address, grpc::experimental::TlsCredentials(tls), args));
+}
+
+struct Agencies {
+  Federation fed;
+  examples::TaxRegistryService backend{"tax-backend"};
+  std::unique_ptr<grpc::Server> backend_server;
+  Federation::SecurityServer* provider = nullptr;
+  Federation::SecurityServer* consumer = nullptr;
+
+  Agencies() {
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&backend);
+    backend_server = builder.BuildAndStart();
+    fed.AddMember(kTaxMember, "State Tax Committee");
+    fed.AddMember(kBenefitsMember, "Ministry of Employment");
+    fed.AddSubsystem(kTaxSubsystem);
+    fed.AddSubsystem(kBenefitsSubsystem);
+    provider = &fed.StartSecurityServer("UZ/GOV/70000001/ss1");
+    consumer = &fed.StartSecurityServer("UZ/GOV/70000002/ss2");
+    fed.Host(*provider, kTaxSubsystem);
+    fed.Host(*consumer, kBenefitsSubsystem);
+    fed.AddService(*provider, kTaxSubsystem, kGrpcService, absl::StrCat("127.0.0.1:", port));
+    fed.Grant(*provider, absl::StrCat(kTaxSubsystem, "/", kGrpcService),
+              absl::StrCat("subsystem:", kBenefitsSubsystem));
+    fed.WaitForConfEverywhere();
+  }
+  ~Agencies() { backend_server->Shutdown(); }
+
+  // What a consumer SS would send, before signing.
+  v1::Envelope Envelope() {
+    v1::Envelope envelope;
+    envelope.set_message_id(crypto::HexEncode(crypto::RandomBytes(8)));
+    *envelope.mutable_client() = *ParseSubsystemId(kBenefitsSubsystem);
+    *envelope.mutable_service() =
+        *ParseServiceId(absl::StrCat(kTaxSubsystem, "/", kGrpcService, ".GetTaxDebt"));
+    *envelope.mutable_target_server() = *ParseSecurityServerId(provider->id);
+    *envelope.mutable_consumer_server() = *ParseSecurityServerId(consumer->id);
+    envelope.mutable_grpc()->set_method("/darvoza.examples.v1.TaxRegistry/GetTaxDebt");
+    examples::v1::TaxDebtRequest request;
+    request.set_person_id("42");
+    body = request.SerializeAsString();
+    envelope.set_body_sha256(crypto::Sha256(body));
+    envelope.set_body_length(body.size());
+    envelope.set_nonce(crypto::RandomBytes(16));
+    envelope.set_created_at_unix_nanos(absl::ToUnixNanos(fed.clock()->Now()));
+    return envelope;
+  }
+
+  v1::SignedMessage Sign(const v1::Envelope& envelope,
+                         crypto::SignatureContext context = crypto::SignatureContext::kRequest) {
+    auto identity =
+        consumer->node->services().keys->SigningSigner(*ParseMemberId(kBenefitsMember));
+    REQUIRE(identity.ok());
+    auto signed_message =
+        ss::exchange::SignMessage(*identity, context, envelope.SerializeAsString(), body);
+    REQUIRE(signed_message.ok());
+    return *signed_message;
+  }
+
+  std::string body;
+};
+
+struct Answer {
+  grpc::Status status;
+  std::string fault;
+  v1::SignedMessage response;
+};
+
+Answer Send(v1::SecurityServerExchange::Stub& stub, const v1::SignedMessage& message) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  Answer answer;
+  answer.status = stub.Call(&ctx, message, &answer.response);
+  auto fault = ctx.GetServerTrailingMetadata().find("x-road-error");
+  if (fault != ctx.GetServerTrailingMetadata().end()) {
+    answer.fault = std::string(fault->second.data(), fault->second.size());
+  }
+  return answer;
+}
+
+std::unique_ptr<v1::SecurityServerExchange::Stub> StubAs(Federation::SecurityServer& as,
+                                                         Federation::SecurityServer& to) {
+  return RawSsStub(as.node->services().keys->AuthKeyPath(),
+                   as.node->services().keys->AuthCertPath(), to.node->addresses().ss);
+}
+
+TEST_CASE("Provider: every check refuses with its own fault and the backend is not called",
+          "[exchange][provider]") {
+  Agencies a;
+  auto stub = StubAs(*a.consumer, *a.provider);
+
+  // A well-formed request passes (the baseline for everything below).
+  v1::Envelope good = a.Envelope();
+  v1::SignedMessage good_message = a.Sign(good);
+  Answer ok = Send(*stub, good_message);
+  INFO(ok.status.error_message() << " " << ok.fault);
+  REQUIRE(ok.status.ok());
+  v1::ResponseEnvelope response;
+  REQUIRE(response.ParseFromString(ok.response.envelope()));
+  CHECK(response.request_hash() == crypto::Sha256(good_message.envelope()));
+  CHECK(a.backend.hits() == 1);
+
+  auto expect = [&](const v1::SignedMessage& message, grpc::StatusCode code,
+                    const std::string& fault) {
+    Answer answer = Send(*stub, message);
+    INFO("expected " << fault << ", got " << answer.status.error_code() << " " << answer.fault
+                     << ": " << answer.status.error_message());
+    CHECK(answer.status.error_code() == code);
+    CHECK(answer.fault == fault);
+  };
+
+  // The same message again: the nonce was seen.
+  expect(good_message, grpc::StatusCode::UNAUTHENTICATED, "Server.ServerProxy.ReplayedMessage");
+
+  // Tampered after signing.
+  {
+    v1::SignedMessage tampered = a.Sign(a.Envelope());
+    v1::Envelope changed;
+    REQUIRE(changed.ParseFromString(tampered.envelope()));
+    changed.set_user_id("someone-else");
+    tampered.set_envelope(changed.SerializeAsString());
+    expect(tampered, grpc::StatusCode::UNAUTHENTICATED, "Server.ServerProxy.InvalidSignature");
+  }
+  // A body that is not the one signed.
+  {
+    v1::SignedMessage other_body = a.Sign(a.Envelope());
+    other_body.set_body(other_body.body() + "x");
+    expect(other_body, grpc::StatusCode::INVALID_ARGUMENT, "Server.ServerProxy.InvalidMessage");
+  }
+  // Signed under another context tag (a response signature replayed as a request).
+  expect(a.Sign(a.Envelope(), crypto::SignatureContext::kResponse),
+         grpc::StatusCode::UNAUTHENTICATED, "Server.ServerProxy.InvalidSignature");
+  // Stale and future created_at.
+  {
+    v1::Envelope stale = a.Envelope();
+    stale.set_created_at_unix_nanos(absl::ToUnixNanos(a.fed.clock()->Now() - absl::Minutes(10)));
+    expect(a.Sign(stale), grpc::StatusCode::UNAUTHENTICATED,
+           "Server.ServerProxy.ReplayedMessage");
+    v1::Envelope future = a.Envelope();
+    future.set_created_at_unix_nanos(absl::ToUnixNanos(a.fed.clock()->Now() + absl::Minutes(10)));
+    expect(a.Sign(future), grpc::StatusCode::UNAUTHENTICATED,
+           "Server.ServerProxy.ReplayedMessage");
+  }
+  // Addressed to another SS.
+  {
+    v1::Envelope elsewhere = a.Envelope();
+    *elsewhere.mutable_target_server() = *ParseSecurityServerId("UZ/GOV/70000001/ss9");
+    expect(a.Sign(elsewhere), grpc::StatusCode::PERMISSION_DENIED,
+           "Server.ServerProxy.WrongTargetServer");
+  }
+  // A service that is not registered.
+  {
+    v1::Envelope unknown = a.Envelope();
+    unknown.mutable_service()->set_service_code("darvoza.examples.v1.Nothing.Here");
+    expect(a.Sign(unknown), grpc::StatusCode::NOT_FOUND, "Client.UnknownService");
+  }
+  // A client its SS does not host.
+  {
+    v1::Envelope foreign = a.Envelope();
+    foreign.mutable_client()->set_subsystem_code("pensions");
+    expect(a.Sign(foreign), grpc::StatusCode::PERMISSION_DENIED,
+           "Server.ServerProxy.SslAuthenticationFailed");
+  }
+  // Another SS's certificate (the provider itself) for a message that names the consumer SS.
+  {
+    auto impostor = StubAs(*a.provider, *a.provider);
+    Answer answer = Send(*impostor, a.Sign(a.Envelope()));
+    CHECK(answer.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(answer.fault == "Server.ServerProxy.SslAuthenticationFailed");
+  }
+  CHECK(a.backend.hits() == 1);
+
+  // Seen nonces survive a provider restart.
+  a.fed.RestartSecurityServer(*a.provider);
+  a.fed.WaitForConfEverywhere();
+  auto after_restart = StubAs(*a.consumer, *a.provider);
+  Answer replayed = Send(*after_restart, good_message);
+  CHECK(replayed.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(replayed.fault == "Server.ServerProxy.ReplayedMessage");
+  CHECK(a.backend.hits() == 1);
+  // And the provider logged the refusals.
+  auto records = a.provider->node->services().audit->Find(audit::AuditQuery{});
+  REQUIRE(records.ok());
+  int refusals = 0;
+  for (const auto& r : *records) refusals += r.record.kind() == v1::REFUSAL ? 1 : 0;
+  CHECK(refusals >= 1);
+}
+
+TEST_CASE("Provider: TLS handshakes from outside the federation are refused and counted",
+          "[exchange][tls]") {
+  Agencies a;
+  ss::MetricsRegistry* metrics = a.provider->node->services().metrics;
+  const double before = metrics->Get(kHandshakeRefusals);
+
+  // A certificate of another CA, with the consumer's identifier in it.
+  TempDir dir;
+  const absl::Time now = a.fed.clock()->Now();
+  auto ca_key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
+  REQUIRE(ca_key.ok());
+  auto ca = crypto::IssueCertificate(**ca_key, nullptr, *(*ca_key)->GetPublicKey(), "rogue CA",
+                                     {.serial = 1, .not_before = now - absl::Hours(1),
+                                      .not_after = now + absl::Hours(24),
+                                      .profile = crypto::CertificateProfile::kRootCa});
+  REQUIRE(ca.ok());
+  auto key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
+  REQUIRE(key.ok());
+  auto cert = crypto::IssueCertificate(**ca_key, ca->get(), *(*key)->GetPublicKey(),
+                                       absl::StrCat("server:", a.consumer->id),
+                                       {.serial = 2, .not_before = now - absl::Hours(1),
+                                        .not_after = now + absl::Hours(24),
+                                        .profile = crypto::CertificateProfile::kTlsAuth});
+  REQUIRE(cert.ok());
+  REQUIRE((*key)->SaveToFile(dir.File("rogue.key")).ok());
+  WriteFileForTest(dir.File("rogue.pem"), (*cert)->ToPem());
+  auto rogue = RawSsStub(dir.File("rogue.key"), dir.File("rogue.pem"), a.provider->node->addresses().ss);
+  Answer answer = Send(*rogue, a.Sign(a.Envelope()));
+  CHECK(answer.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(metrics->Get(kHandshakeRefusals) > before);
+  CHECK(a.backend.hits() == 0);
+}
+
+std::string RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  pclose(pipe);
+  return output;
+}
+
+TEST_CASE("Provider: the SS-to-SS port speaks TLS 1.3 only", "[exchange][tls]") {
+  Agencies a;
+  const std::string address = a.provider->node->addresses().ss;
+  const std::string key = a.consumer->node->services().keys->AuthKeyPath();
+  const std::string cert = a.consumer->node->services().keys->AuthCertPath();
+  std::string tls12 = RunCommand(absl::StrCat("echo | timeout 10 openssl s_client -connect ",
+                                              address, " -tls1_2 -cert ", cert, " -key ", key));
+  INFO(tls12);
+  // The handshake fails: no cipher was agreed (s_client still names the version it tried).
+  CHECK(absl::StrContains(tls12, "Cipher is (NONE)"));
+  CHECK_FALSE(absl::StrContains(tls12, "New, TLSv1.2"));
+  std::string tls13 = RunCommand(absl::StrCat("echo | timeout 10 openssl s_client -connect ",
+                                              address, " -tls1_3 -cert ", cert, " -key ", key));
+  INFO(tls13);
+  CHECK(absl::StrContains(tls13, "New, TLSv1.3"));
+  // And a gRPC call with the SS's own certificate goes through.
+  auto stub = StubAs(*a.consumer, *a.provider);
+  Answer answer = Send(*stub, a.Sign(a.Envelope()));
+  CHECK(answer.status.ok());
+}
+
+}  // namespace
+}  // namespace darvoza::testing
