@@ -1,0 +1,61 @@
+// darvoza-registry: the registry daemon. Only wires: config -> RegistryServer -> wait for
+// SIGTERM/SIGINT -> shutdown.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/clock.h"
+#include "registry/config.h"
+#include "registry/server.h"
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::printf("usage: darvoza-registry --config FILE\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "darvoza-registry: unknown argument '%s' (usage: --config FILE)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::fprintf(stderr, "darvoza-registry: --config FILE is required\n");
+    return 2;
+  }
+  // DESIGN.md §4: with EC-only certificates, RSA-only TLS 1.2 suites leave only TLS 1.3.
+  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
+         /*overwrite=*/0);
+
+  // Block the stop signals before any thread starts, then wait for one of them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  auto config = darvoza::registry::LoadRegistryConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "darvoza-registry: %s\n", config.status().ToString().c_str());
+    return 1;
+  }
+  auto server = darvoza::registry::RegistryServer::Start(*config, darvoza::Clock::Real());
+  if (!server.ok()) {
+    std::fprintf(stderr, "darvoza-registry: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const auto& a = (*server)->addresses();
+  std::fprintf(stderr, "darvoza-registry: serving public %s, admin %s, ops %s\n",
+               a.public_address.c_str(), a.admin_address.c_str(),
+               a.ops_address.empty() ? "(off)" : a.ops_address.c_str());
+  int sig = 0;
+  sigwait(&stop, &sig);
+  std::fprintf(stderr, "darvoza-registry: signal %d, shutting down\n", sig);
+  (*server)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,198 @@
+#include "registry/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "registry/conf_publisher.h"
+#include "registry/files.h"
+#include "registry/keys.h"
+#include "registry/registry.h"
+#include "registry/services.h"
+
+namespace darvoza::registry {
+namespace {
+
+// "0.0.0.0:0" with selected port 41234 -> "0.0.0.0:41234"; IPv6 "[::]:0" likewise.
+std::string WithPort(const std::string& listen, int port) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+std::string JsonValue(const std::string& json, const std::string& key) {
+  std::string needle = absl::StrCat("\"", key, "\": \"");
+  size_t at = json.find(needle);
+  if (at == std::string::npos) return "";
+  at += needle.size();
+  size_t end = json.find('"', at);
+  return end == std::string::npos ? "" : json.substr(at, end - at);
+}
+
+}  // namespace
+
+absl::StatusOr<ListenAddresses> ReadListenFile(const std::string& data_dir) {
+  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  ListenAddresses a;
+  a.public_address = JsonValue(json, "public");
+  a.admin_address = JsonValue(json, "admin");
+  a.ops_address = JsonValue(json, "ops");
+  if (a.public_address.empty() || a.admin_address.empty()) {
+    return absl::NotFoundError("listen.json is incomplete");
+  }
+  return a;
+}
+
+RegistryServer::RegistryServer(const RegistryConfig& config, Clock* clock)
+    : config_(config), clock_(clock) {}
+
+RegistryServer::~RegistryServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const RegistryConfig& config,
+                                                                      Clock* clock) {
+  std::unique_ptr<RegistryServer> server(new RegistryServer(config, clock));
+  if (config.auto_approve) {
+    std::fprintf(stderr,
+                 "WARNING **************************************************************\n"
+                 "WARNING darvoza-registry: auto_approve = true: EVERY registration and hosting\n"
+                 "WARNING request is approved without an administrator. Demos and tests only!\n"
+                 "WARNING **************************************************************\n");
+  }
+  RegistryOptions options;
+  options.data_dir = config.data_dir;
+  options.conf_validity = config.conf_validity;
+  options.cert_validity = config.cert_validity;
+  options.auto_approve = config.auto_approve;
+  options.auto_approve_renewals = config.auto_approve_renewals;
+  options.clock = clock;
+  DARVOZA_ASSIGN_OR_RETURN(server->registry_, Registry::Open(options));
+  server->publisher_ = std::make_unique<ConfPublisher>();
+  ConfPublisher* publisher = server->publisher_.get();
+  server->registry_->AddConfListener(
+      [publisher](std::shared_ptr<const v1::SignedGlobalConf> conf) { publisher->Publish(conf); });
+  absl::Status started = server->StartServers();
+  if (!started.ok()) {
+    server->Shutdown();
+    return started;
+  }
+  server->refresher_ = std::thread([s = server.get()] { s->RefreshLoop(); });
+  return server;
+}
+
+absl::Status RegistryServer::StartServers() {
+  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(AdminTokenPath(config_.data_dir)));
+  DARVOZA_ASSIGN_OR_RETURN(RegistryKeys keys, LoadRegistryKeys(config_.data_dir, 1));
+  registration_service_ = std::make_unique<RegistrationServiceImpl>(registry_.get());
+  conf_service_ = std::make_unique<GlobalConfServiceImpl>(registry_.get(), publisher_.get());
+  witness_service_ = std::make_unique<WitnessServiceImpl>(registry_.get());
+  admin_service_ = std::make_unique<AdminServiceImpl>(registry_.get(), token);
+  ops_service_ = std::make_unique<OpsServiceImpl>(registry_.get(), publisher_.get(), clock_);
+
+  // The ops port carries the standard health service; the other ports must not.
+  grpc::EnableDefaultHealthCheckService(true);
+
+  {  // Public: server-authenticated TLS.
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({keys.tls_key_pem, keys.tls_cert_pem});
+    ssl.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.public_listen, grpc::SslServerCredentials(ssl), &port);
+    builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+    builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
+    builder.RegisterService(registration_service_.get());
+    builder.RegisterService(conf_service_.get());
+    builder.RegisterService(witness_service_.get());
+    public_server_ = builder.BuildAndStart();
+    if (public_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on public address ", config_.public_listen));
+    }
+    addresses_.public_address = WithPort(config_.public_listen, port);
+  }
+  {  // Admin: Unix socket, mode 0600, inside the 0700 data directory.
+    std::string path = config_.AdminSocketPath();
+    unlink(path.c_str());  // a stale socket of a previous run; the database lock excludes a live one
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
+    builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+    builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
+    builder.RegisterService(admin_service_.get());
+    admin_server_ = builder.BuildAndStart();
+    if (admin_server_ == nullptr) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on admin socket ", path));
+    }
+    if (chmod(path.c_str(), 0600) != 0) {
+      return absl::InternalError(absl::StrCat("cannot chmod 0600 admin socket ", path));
+    }
+    addresses_.admin_address = absl::StrCat("unix:", path);
+  }
+  if (!config_.ops_listen.empty()) {  // Ops: read-only.
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(4096);
+    builder.RegisterService(ops_service_.get());
+    ops_server_ = builder.BuildAndStart();
+    if (ops_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ops address ", config_.ops_listen));
+    }
+    addresses_.ops_address = WithPort(config_.ops_listen, port);
+    ops_server_->GetHealthCheckService()->SetServingStatus(true);
+  }
+  std::string json = absl::StrCat("{\"public\": \"", addresses_.public_address, "\", \"admin\": \"",
+                                  addresses_.admin_address, "\", \"ops\": \"", addresses_.ops_address,
+                                  "\"}\n");
+  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+}
+
+void RegistryServer::RefreshLoop() {
+  // Re-sign check period: often enough for short validities, cheap otherwise.
+  const absl::Duration period = std::min(absl::Seconds(1), config_.conf_validity / 10);
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) break;
+    mu_.Unlock();
+    absl::StatusOr<bool> refreshed = registry_->RefreshConfIfDue();
+    if (!refreshed.ok()) {
+      std::fprintf(stderr, "darvoza-registry: re-signing the configuration failed: %s\n",
+                   refreshed.status().ToString().c_str());
+    }
+    mu_.Lock();
+  }
+}
+
+void RegistryServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (refresher_.joinable()) refresher_.join();
+  if (publisher_) publisher_->Close();
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  if (public_server_) public_server_->Shutdown(deadline);
+  if (admin_server_) admin_server_->Shutdown(deadline);
+  if (ops_server_) ops_server_->Shutdown(deadline);
+  if (publisher_) publisher_->WaitUntilEmpty(absl::Seconds(5));
+  public_server_.reset();
+  admin_server_.reset();
+  ops_server_.reset();
+  unlink((config_.data_dir + "/listen.json").c_str());
+  if (!addresses_.admin_address.empty()) unlink(config_.AdminSocketPath().c_str());
+  registry_.reset();
+}
+
+}  // namespace darvoza::registry

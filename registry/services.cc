@@ -1,0 +1,333 @@
+#include "registry/services.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/faults.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+
+namespace darvoza::registry {
+namespace {
+
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status, context));
+  return reactor;
+}
+
+constexpr char kAdminActor[] = "admin";
+
+// Compares without an early exit, so the time taken does not reveal the matching prefix.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// One Watch stream. Lives until OnDone; never blocks a gRPC thread.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::SignedGlobalConf>,
+                           public ConfPublisher::Subscriber {
+ public:
+  WatchReactor(ConfPublisher* publisher, std::shared_ptr<const v1::SignedGlobalConf> current,
+               uint64_t known_serial)
+      : publisher_(publisher), queued_serial_(known_serial) {
+    if (!publisher_->Subscribe(this)) {
+      absl::MutexLock lock(&mu_);
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the registry is shutting down"));
+      subscribed_ = false;
+      return;
+    }
+    if (current) OnConf(current, SerialOf(*current));
+  }
+
+  void OnConf(std::shared_ptr<const v1::SignedGlobalConf> conf, uint64_t serial) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || closing_ || serial <= queued_serial_) return;
+    queued_serial_ = serial;
+    if (writing_) {
+      pending_ = std::move(conf);
+      return;
+    }
+    writing_ = true;
+    in_flight_ = std::move(conf);
+    StartWrite(in_flight_.get());
+  }
+
+  void OnClose() override {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    if (!writing_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the registry is shutting down"));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    in_flight_.reset();
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
+      return;
+    }
+    if (closing_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the registry is shutting down"));
+      return;
+    }
+    if (pending_) {
+      writing_ = true;
+      in_flight_ = std::move(pending_);
+      StartWrite(in_flight_.get());
+    }
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (!writing_) FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (subscribed_) publisher_->Unsubscribe(this);
+    delete this;
+  }
+
+ private:
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    pending_.reset();
+    Finish(status);
+  }
+
+  ConfPublisher* const publisher_;
+  bool subscribed_ = true;  // constant after construction
+  absl::Mutex mu_;
+  uint64_t queued_serial_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<const v1::SignedGlobalConf> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::SignedGlobalConf> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* RegistrationServiceImpl::Submit(grpc::CallbackServerContext* context,
+                                                          const v1::SubmitRequest* request,
+                                                          v1::RequestRecord* response) {
+  auto result = registry_->Submit(*request);
+  if (result.ok()) *response = *std::move(result);
+  return Reply(context, result.status());
+}
+
+grpc::ServerUnaryReactor* RegistrationServiceImpl::GetStatus(grpc::CallbackServerContext* context,
+                                                             const v1::RequestStatusQuery* request,
+                                                             v1::RequestRecord* response) {
+  auto result = registry_->GetRequest(request->id());
+  if (result.ok()) *response = *std::move(result);
+  return Reply(context, result.status());
+}
+
+grpc::ServerUnaryReactor* GlobalConfServiceImpl::Get(grpc::CallbackServerContext* context,
+                                                     const v1::GetConfRequest* /*request*/,
+                                                     v1::SignedGlobalConf* response) {
+  *response = *registry_->CurrentConf();
+  return Reply(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::SignedGlobalConf>* GlobalConfServiceImpl::Watch(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchConfRequest* request) {
+  return new WatchReactor(publisher_, registry_->CurrentConf(), request->known_serial());
+}
+
+grpc::ServerUnaryReactor* WitnessServiceImpl::Witness(grpc::CallbackServerContext* context,
+                                                      const v1::SignedSeal* request,
+                                                      v1::SignedWitnessReceipt* response) {
+  auto result = registry_->Witness(*request);
+  if (result.ok()) *response = *std::move(result);
+  return Reply(context, result.status());
+}
+
+// ------------------------------------------------------------------------------------------
+
+absl::Status AdminServiceImpl::CheckAdmin(grpc::CallbackServerContext* context) const {
+  const auto& md = context->client_metadata();
+  auto it = md.find(kAdminTokenMetadata);
+  if (it == md.end()) {
+    return Fault(absl::StatusCode::kUnauthenticated, faults::kNotAuthorized,
+                 "admin calls need the admin token (darvoza reads it from <data dir>/admin.token)");
+  }
+  std::string given(it->second.data(), it->second.size());
+  if (!ConstantTimeEquals(given, admin_token_)) {
+    return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
+                 "the admin token is wrong");
+  }
+  return absl::OkStatus();
+}
+
+#define DARVOZA_ADMIN_GUARD(context)             \
+  do {                                           \
+    absl::Status _admin = CheckAdmin(context);   \
+    if (!_admin.ok()) return Reply(context, _admin); \
+  } while (0)
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AddMember(grpc::CallbackServerContext* c,
+                                                      const v1::AdminMemberRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->AddMember(r->id(), r->name(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RemoveMember(grpc::CallbackServerContext* c,
+                                                         const v1::AdminMemberRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->RemoveMember(r->id(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListMembers(grpc::CallbackServerContext* c,
+                                                        const v1::AdminEmpty*, v1::MemberList* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  for (auto& m : registry_->ListMembers()) *out->add_members() = std::move(m);
+  return Reply(c, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AddSubsystem(grpc::CallbackServerContext* c,
+                                                         const v1::AdminSubsystemRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->AddSubsystem(r->id(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RemoveSubsystem(grpc::CallbackServerContext* c,
+                                                            const v1::AdminSubsystemRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->RemoveSubsystem(r->id(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListRequests(grpc::CallbackServerContext* c,
+                                                         const v1::AdminListRequestsRequest* r,
+                                                         v1::RequestList* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  for (auto& q : registry_->ListRequests(r->all())) *out->add_requests() = std::move(q);
+  return Reply(c, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ApproveRequest(grpc::CallbackServerContext* c,
+                                                           const v1::AdminDecision* r, v1::RequestRecord* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  auto result = registry_->Approve(r->request_id(), kAdminActor);
+  if (result.ok()) *out = *std::move(result);
+  return Reply(c, result.status());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RejectRequest(grpc::CallbackServerContext* c,
+                                                          const v1::AdminDecision* r, v1::RequestRecord* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  auto result = registry_->Reject(r->request_id(), r->reason(), kAdminActor);
+  if (result.ok()) *out = *std::move(result);
+  return Reply(c, result.status());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListServers(grpc::CallbackServerContext* c,
+                                                        const v1::AdminEmpty*, v1::ServerList* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  for (auto& s : registry_->ListServers()) *out->add_servers() = std::move(s);
+  return Reply(c, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeServer(grpc::CallbackServerContext* c,
+                                                         const v1::AdminServerRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->RevokeServer(r->id(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AddGroup(grpc::CallbackServerContext* c,
+                                                     const v1::AdminGroupRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->AddGroup(r->id(), r->description(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RemoveGroup(grpc::CallbackServerContext* c,
+                                                        const v1::AdminGroupRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->RemoveGroup(r->id(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AddGroupMember(grpc::CallbackServerContext* c,
+                                                           const v1::AdminGroupRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->AddGroupMember(r->id(), r->member(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RemoveGroupMember(grpc::CallbackServerContext* c,
+                                                              const v1::AdminGroupRequest* r, v1::AdminEmpty*) {
+  DARVOZA_ADMIN_GUARD(c);
+  return Reply(c, registry_->RemoveGroupMember(r->id(), r->member(), kAdminActor));
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListGroups(grpc::CallbackServerContext* c,
+                                                       const v1::AdminEmpty*, v1::GroupList* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  for (auto& g : registry_->ListGroups()) *out->add_groups() = std::move(g);
+  return Reply(c, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetConf(grpc::CallbackServerContext* c,
+                                                    const v1::AdminEmpty*, v1::SignedGlobalConf* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  *out = *registry_->CurrentConf();
+  return Reply(c, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RotateConfKey(grpc::CallbackServerContext* c,
+                                                          const v1::AdminEmpty*,
+                                                          v1::RotateConfKeyResponse* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  auto anchor = registry_->RotateConfKey(kAdminActor);
+  if (anchor.ok()) out->set_anchor(anchor->SerializeAsString());
+  return Reply(c, anchor.status());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::History(grpc::CallbackServerContext* c,
+                                                    const v1::HistoryRequest* r, v1::HistoryList* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  auto list = registry_->History(r->from_seq(), r->limit());
+  if (list.ok()) *out = *std::move(list);
+  return Reply(c, list.status());
+}
+
+#undef DARVOZA_ADMIN_GUARD
+
+// ------------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* OpsServiceImpl::Metrics(grpc::CallbackServerContext* context,
+                                                  const v1::MetricsRequest*, v1::MetricsText* out) {
+  Registry::Stats s = registry_->GetStats();
+  absl::Time now = clock_->Now();
+  std::string text;
+  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_serial gauge\ndarvoza_registry_conf_serial ",
+                  s.conf_serial, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_expiry_seconds gauge\ndarvoza_registry_conf_expiry_seconds ",
+                  absl::ToInt64Seconds(s.conf_expires_at - now), "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_cert_expiry_seconds gauge\n",
+                  "darvoza_registry_cert_expiry_seconds{cert=\"root-ca\"} ",
+                  absl::ToInt64Seconds(s.root_ca_not_after - now), "\n",
+                  "darvoza_registry_cert_expiry_seconds{cert=\"conf-signing\"} ",
+                  absl::ToInt64Seconds(s.conf_cert_not_after - now), "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_members gauge\ndarvoza_registry_members ", s.members, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_servers gauge\ndarvoza_registry_servers ", s.servers, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_pending_requests gauge\ndarvoza_registry_pending_requests ",
+                  s.pending_requests, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_witness_receipts_total counter\n"
+                  "darvoza_registry_witness_receipts_total ", s.witness_receipts, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_history_entries gauge\ndarvoza_registry_history_entries ",
+                  s.history_size, "\n");
+  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_watchers gauge\ndarvoza_registry_conf_watchers ",
+                  publisher_->subscribers(), "\n");
+  out->set_text(std::move(text));
+  return Reply(context, absl::OkStatus());
+}
+
+}  // namespace darvoza::registry
