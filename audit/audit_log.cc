@@ -251,6 +251,10 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
       store_broken_ = !reopened.ok();
     }
   }
+  {
+    absl::MutexLock l(&mu_);
+    head_seq_published_ = head_seq_;  // before any waiter learns its seq
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
       batch[i].done(results[i]);

@@ -30,104 +30,13 @@
 namespace darvoza::audit {
 namespace {
 
+using testing::Acked;
+using testing::Appenders;
+using testing::CountLost;
 using testing::FaultFs;
+using testing::PowerCutRound;
 using testing::LogFixture;
 using testing::MakeRequest;
-
-struct Acked {
-  uint64_t seq;
-  std::string message_id;
-};
-
-// Appends from `threads` threads until stopped; records what was acknowledged.
-class Appenders {
- public:
-  Appenders(AuditLog* log, int threads, uint64_t first_n) {
-    for (int t = 0; t < threads; ++t) {
-      threads_.emplace_back([this, log, t, threads, first_n] {
-        for (uint64_t n = first_n + t;; n += threads) {
-          if (stop_) return;
-          AppendRequest request = MakeRequest(n, absl::StrCat("body-", n));
-          auto r = log->AppendAndWait(std::move(request));
-          if (!r.ok()) {
-            absl::MutexLock l(&mu_);
-            ++failed_;
-            if (stop_) return;
-            continue;
-          }
-          absl::MutexLock l(&mu_);
-          acked_.push_back(Acked{r->seq, absl::StrCat("msg-", n)});
-        }
-      });
-    }
-  }
-  ~Appenders() { Stop(); }
-  void WaitForAcks(size_t n) {
-    absl::MutexLock l(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return acked_.size() >= n; };
-    mu_.Await(absl::Condition(&enough));
-  }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  std::vector<Acked> acked() {
-    absl::MutexLock l(&mu_);
-    return acked_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  absl::Mutex mu_;
-  std::vector<Acked> acked_ ABSL_GUARDED_BY(mu_);
-  uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::thread> threads_;
-};
-
-// How many acknowledged appends are missing (or different) after reopening.
-size_t CountLost(AuditQueries& log, const std::vector<Acked>& acked) {
-  size_t lost = 0;
-  for (const Acked& a : acked) {
-    auto r = log.GetRecord(a.seq);
-    if (!r.ok() || r->record.message_id() != a.message_id) ++lost;
-  }
-  return lost;
-}
-
-// One round: append concurrently, cut power after `cut_after` acks, recover; returns lost.
-size_t PowerCutRound(LogFixture& f, FaultFs& fs, rocksdb::Env* env, bool sync, bool seal,
-                     size_t cut_after, uint64_t first_n, bool* verified) {
-  AuditLogOptions options = f.Options();
-  options.env = env;
-  options.sync = sync;
-  if (!seal) {
-    options.seal_signer = nullptr;
-    options.witness = nullptr;
-  }
-  std::vector<Acked> acked;
-  {
-    auto log = AuditLog::Open(options);
-    REQUIRE(log.ok());
-    Appenders appenders(log->get(), 4, first_n);
-    appenders.WaitForAcks(cut_after);
-    fs.Freeze();  // the power goes out: nothing written from now on reaches the disk
-    appenders.Stop();
-    acked = appenders.acked();
-    log->reset();
-  }
-  fs.ApplyCut();
-  auto log = AuditLog::Open(options);
-  REQUIRE(log.ok());
-  const size_t lost = CountLost(**log, acked);
-  VerifyOptions verify = f.pki.Options();
-  verify.allow_unwitnessed_seals = true;
-  VerifyReport report = testing::VerifyStore(**log, verify);
-  INFO(report.ToText());
-  *verified = report.ok;
-  return lost;
-}
 
 TEST_CASE("Acknowledged appends survive power cuts at random points", "[audit][durability]") {
   LogFixture f;
