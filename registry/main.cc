@@ -13,11 +13,14 @@
 
 int main(int argc, char** argv) {
   std::string config_path;
+  bool auto_approve = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
+    } else if (std::strcmp(argv[i], "--auto-approve") == 0) {
+      auto_approve = true;  // demos and tests only; RegistryServer warns loudly
     } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: darvoza-registry --config FILE\n");
+      std::printf("usage: darvoza-registry --config FILE [--auto-approve]\n");
       return 0;
     } else {
       std::fprintf(stderr, "darvoza-registry: unknown argument '%s' (usage: --config FILE)\n", argv[i]);
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "darvoza-registry: %s\n", config.status().ToString().c_str());
     return 1;
   }
+  if (auto_approve) config->auto_approve = true;
   auto server = darvoza::registry::RegistryServer::Start(*config, darvoza::Clock::Real());
   if (!server.ok()) {
     std::fprintf(stderr, "darvoza-registry: %s\n", server.status().ToString().c_str());

@@ -5,6 +5,8 @@
 
 #include "common/globalconf.h"
 #include "common/identifiers.h"
+#include "registry/keys.h"
+#include "registry/store.h"
 #include "tests/registry/registry_test_util.h"
 
 namespace darvoza::testing {
@@ -94,6 +96,30 @@ TEST_CASE("Restart: members, servers, serials, witness heads and history are int
   for (int i = 0; i < history_before.entries_size(); ++i) {
     CHECK(history_after.entries(i).SerializeAsString() == history_before.entries(i).SerializeAsString());
   }
+}
+
+TEST_CASE("Restart: a history entry changed on disk breaks the chain visibly", "[registry][restart]") {
+  RegistryHarness h;
+  h.AddMember(kMember);
+  h.Stop();
+  {
+    auto store = registry::RegistryStore::Open(registry::DatabasePath(h.data_dir() + "/reg"), false);
+    REQUIRE(store.ok());
+    auto rows = (*store)->Scan("hist/");
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() >= 3);
+    v1::HistoryEntry entry;
+    REQUIRE(entry.ParseFromString((*rows)[1].second));
+    entry.set_subject("member:UZ/GOV/666");  // rewrite what happened
+    registry::StoreBatch batch;
+    batch.Put((*rows)[1].first, entry.SerializeAsString());
+    REQUIRE((*store)->Write(batch).ok());
+  }
+  h.Start();
+  v1::HistoryList history;
+  auto context = h.AdminContext();
+  REQUIRE(h.AdminStub()->History(context.get(), v1::HistoryRequest(), &history).ok());
+  CHECK_FALSE(history.chain_ok());
 }
 
 TEST_CASE("Restart: an expired configuration is re-signed at start", "[registry][restart]") {

@@ -1,0 +1,83 @@
+// Watch in-process: new serials (changes and re-signing) reach watchers, and shutdown ends
+// open streams with UNAVAILABLE instead of hanging. Ops metrics.
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+
+#include <catch2/catch.hpp>
+
+#include "registry/registry.h"
+#include "tests/registry/registry_test_util.h"
+
+namespace darvoza::testing {
+
+TEST_CASE("Watch: sends the current configuration, then each new serial; ends on shutdown",
+          "[registry][watch]") {
+  RegistryHarness h;
+  auto stub = h.ConfStub();
+  const uint64_t serial = Decode(h.GetConf()).serial();
+
+  grpc::ClientContext context;
+  v1::WatchConfRequest request;
+  request.set_known_serial(0);
+  auto reader = stub->Watch(&context, request);
+  v1::SignedGlobalConf conf;
+  REQUIRE(reader->Read(&conf));
+  CHECK(Decode(conf).serial() == serial);
+
+  h.AddMember(kMember);
+  REQUIRE(reader->Read(&conf));
+  CHECK(Decode(conf).serial() == serial + 1);
+
+  // Re-signing without a change is a new serial too.
+  h.clock().Advance(absl::Seconds(301));
+  REQUIRE(h.server().registry()->RefreshConfIfDue().value());
+  REQUIRE(reader->Read(&conf));
+  CHECK(Decode(conf).serial() == serial + 2);
+
+  // A watcher that already knows the latest serial gets nothing until the next one.
+  grpc::ClientContext context2;
+  request.set_known_serial(serial + 2);
+  auto reader2 = stub->Watch(&context2, request);
+  h.AddMember("UZ/COM/1");
+  REQUIRE(reader2->Read(&conf));
+  CHECK(Decode(conf).serial() == serial + 3);
+  REQUIRE(reader->Read(&conf));
+  CHECK(Decode(conf).serial() == serial + 3);
+
+  // Shutdown finishes open streams promptly.
+  const auto started = std::chrono::steady_clock::now();
+  h.Stop();
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+  CHECK_FALSE(reader->Read(&conf));
+  grpc::Status status = reader->Finish();
+  CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_FALSE(reader2->Read(&conf));
+  reader2->Finish();
+}
+
+TEST_CASE("Ops: metrics report the serial, expiry and counts", "[registry][ops]") {
+  RegistryHarness h;
+  h.AddMember(kMember);
+  auto ops = v1::RegistryOps::NewStub(
+      grpc::CreateChannel(h.server().addresses().ops_address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::MetricsText text;
+  REQUIRE(ops->Metrics(&context, v1::MetricsRequest(), &text).ok());
+  const uint64_t serial = Decode(h.GetConf()).serial();
+  CHECK(text.text().find("darvoza_registry_conf_serial " + std::to_string(serial) + "\n") != std::string::npos);
+  CHECK(text.text().find("darvoza_registry_conf_expiry_seconds 600\n") != std::string::npos);
+  CHECK(text.text().find("darvoza_registry_members 1\n") != std::string::npos);
+  // The ops port carries no registry service.
+  grpc::ClientContext context2;
+  v1::SignedGlobalConf conf;
+  auto conf_stub = v1::GlobalConfService::NewStub(
+      grpc::CreateChannel(h.server().addresses().ops_address, grpc::InsecureChannelCredentials()));
+  CHECK(conf_stub->Get(&context2, v1::GetConfRequest(), &conf).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+
+}  // namespace darvoza::testing
