@@ -15,7 +15,8 @@ namespace darvoza::ss::exchange {
 ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
     : node_(node),
       options_(options),
-      pool_(std::make_shared<ProviderPool>(node.conf, node.keys, node.clock, node.metrics)),
+      pool_(std::make_shared<ProviderPool>(node.self, node.conf, node.keys, node.clock,
+                                           node.metrics)),
       replay_(node.state, node.clock, options.replay_window) {}
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,

@@ -107,9 +107,10 @@ std::vector<std::string> ListedFingerprints(const v1::GlobalConf& conf,
   return {};
 }
 
-ProviderPool::ProviderPool(GlobalConfClient* conf, KeyStore* keys, Clock* clock,
-                           MetricsRegistry* metrics, ProviderPoolOptions options)
-    : conf_(conf), keys_(keys), clock_(clock), metrics_(metrics), options_(options) {}
+ProviderPool::ProviderPool(v1::SecurityServerId self, GlobalConfClient* conf, KeyStore* keys,
+                           Clock* clock, MetricsRegistry* metrics, ProviderPoolOptions options)
+    : self_(std::move(self)),
+      conf_(conf), keys_(keys), clock_(clock), metrics_(metrics), options_(options) {}
 
 absl::StatusOr<std::shared_ptr<ProviderPeer>> ProviderPool::PeerFor(
     const v1::SecurityServerEntry& entry) {
@@ -204,6 +205,7 @@ void ProviderPool::OnNewConf(const v1::GlobalConf& conf) {
   crypto::RevocationList revocations;
   for (const v1::RevokedCertificate& r : conf.revoked()) revocations.Add(r.issuer(), r.serial_hex());
   absl::MutexLock lock(&mu_);
+  if (ListedFingerprints(conf, self_).empty()) peers_.clear();
   for (auto it = peers_.begin(); it != peers_.end();) {
     const ProviderPeer& peer = *it->second;
     std::vector<std::string> listed = ListedFingerprints(conf, peer.entry().id());

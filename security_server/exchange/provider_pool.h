@@ -82,9 +82,9 @@ struct ProviderPoolOptions {
 
 class ProviderPool {
  public:
-  // None owned; all must outlive the pool.
-  ProviderPool(GlobalConfClient* conf, KeyStore* keys, Clock* clock, MetricsRegistry* metrics,
-               ProviderPoolOptions options = {});
+  // None owned; all must outlive the pool. `self`: this (the consumer) security server.
+  ProviderPool(v1::SecurityServerId self, GlobalConfClient* conf, KeyStore* keys, Clock* clock,
+               MetricsRegistry* metrics, ProviderPoolOptions options = {});
   ProviderPool(const ProviderPool&) = delete;
   ProviderPool& operator=(const ProviderPool&) = delete;
 
@@ -99,7 +99,9 @@ class ProviderPool {
   void ReportAnswered(ProviderPeer& peer, absl::Duration latency);
   void ReportConnectionFailure(ProviderPeer& peer);
 
-  // Drops the channels of servers `conf` no longer lists or lists with other certificates.
+  // Drops the channels of servers `conf` no longer lists or lists with other certificates;
+  // all of them when `conf` no longer lists this server itself (its identity is void, and
+  // providers must see that in a new handshake).
   void OnNewConf(const v1::GlobalConf& conf);
 
   size_t open_channels() const;
@@ -108,6 +110,7 @@ class ProviderPool {
   absl::StatusOr<std::shared_ptr<ProviderPeer>> PeerFor(const v1::SecurityServerEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const v1::SecurityServerId self_;
   GlobalConfClient* const conf_;
   KeyStore* const keys_;
   Clock* const clock_;

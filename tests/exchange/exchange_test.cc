@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -228,6 +229,195 @@ TEST_CASE("Exchange: the provider refuses calls without an access right or servi
   CallResult allowed = CallTax(agencies.consumer->client_address(), "UZ/GOV/70000002/pensions");
   CHECK(allowed.status.ok());
   CHECK(agencies.backend.hits() == 1);
+}
+
+// Accepts any server certificate (an IS that pins nothing about its own SS, for the test).
+class AcceptAnyServer final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest*,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    *sync_status = grpc::Status::OK;
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+};
+
+// A self-signed IS certificate and its key, written to `dir`; returns the cert's SHA-256.
+std::string MakeIsIdentity(const TempDir& dir, const std::string& name, absl::Time now) {
+  auto key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
+  REQUIRE(key.ok());
+  auto cert = crypto::IssueCertificate(**key, nullptr, *(*key)->GetPublicKey(), name,
+                                       {.serial = 1, .not_before = now - absl::Hours(1),
+                                        .not_after = now + absl::Hours(24),
+                                        .profile = crypto::CertificateProfile::kRootCa});
+  REQUIRE(cert.ok());
+  REQUIRE((*key)->SaveToFile(dir.File(name + ".key")).ok());
+  WriteFileForTest(dir.File(name + ".pem"), (*cert)->ToPem());
+  return (*cert)->sha256();
+}
+
+CallResult CallTaxOverTls(const std::string& address, const TempDir& dir,
+                          const std::string& identity, const std::string& client) {
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      dir.File(identity + ".key"), dir.File(identity + ".pem"), 1);
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(provider);
+  tls.watch_identity_key_cert_pairs();
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<AcceptAnyServer>());
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = examples::v1::TaxRegistry::NewStub(
+      grpc::CreateCustomChannel(address, grpc::experimental::TlsCredentials(tls), args));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-road-client", client);
+  ctx.AddMetadata("x-road-service", kTaxSubsystem);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  TaxDebtRequest request;
+  request.set_person_id("42");
+  CallResult result;
+  result.status = stub->GetTaxDebt(&ctx, request, &result.reply);
+  auto fault = ctx.GetServerTrailingMetadata().find("x-road-error");
+  if (fault != ctx.GetServerTrailingMetadata().end()) {
+    result.fault = std::string(fault->second.data(), fault->second.size());
+  }
+  return result;
+}
+
+TEST_CASE("Exchange: an IS on the mTLS client port must present its pinned certificate",
+          "[exchange][tls]") {
+  TwoAgencies agencies;
+  TempDir dir;
+  const absl::Time now = agencies.fed.clock()->Now();
+  const std::string pinned = MakeIsIdentity(dir, "pinned-is", now);
+  MakeIsIdentity(dir, "other-is", now);
+  const std::string secure = "UZ/GOV/70000002/secure";
+  agencies.fed.AddSubsystem(secure);
+  agencies.fed.Host(*agencies.consumer, secure, pinned);
+  agencies.fed.Grant(*agencies.provider, absl::StrCat(kTaxSubsystem, "/", kGrpcService),
+                     absl::StrCat("subsystem:", secure));
+  agencies.fed.WaitForConfEverywhere();
+
+  const std::string port = agencies.consumer->client_tls_address();
+  CallResult good = CallTaxOverTls(port, dir, "pinned-is", secure);
+  INFO(good.status.error_message() << " " << good.fault);
+  CHECK(good.status.ok());
+  CHECK(agencies.backend.hits() == 1);
+
+  CallResult bad = CallTaxOverTls(port, dir, "other-is", secure);
+  CHECK(bad.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(bad.fault == "Server.ClientProxy.SslAuthenticationFailed");
+  CHECK(HasRefusal(*agencies.consumer, "Server.ClientProxy.SslAuthenticationFailed"));
+  // A TLS-mode subsystem is refused on the plaintext port too.
+  CallResult plaintext = CallTax(agencies.consumer->client_address(), secure);
+  CHECK(plaintext.fault == "Server.ClientProxy.SslAuthenticationFailed");
+  CHECK(agencies.backend.hits() == 1);
+}
+
+TEST_CASE("Exchange: an expired global configuration stops exchanges", "[exchange]") {
+  SimulatedClock clock(absl::Now());
+  TwoAgencies agencies(&clock);
+  REQUIRE(CallTax(agencies.consumer->client_address(), kBenefitsSubsystem).status.ok());
+  // Without the registry no newer configuration can arrive; past expires_at the SS refuses.
+  agencies.fed.StopRegistry();
+  clock.Advance(absl::Minutes(11));
+  CallResult expired = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
+  CHECK(expired.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(expired.fault == "Server.ClientProxy.ConfigurationExpired");
+  CHECK(HasRefusal(*agencies.consumer, "Server.ClientProxy.ConfigurationExpired"));
+  CHECK(agencies.backend.hits() == 1);
+}
+
+TEST_CASE("Exchange: a revoked consumer SS is refused in the provider's handshake",
+          "[exchange][tls]") {
+  TwoAgencies agencies;
+  REQUIRE(CallTax(agencies.consumer->client_address(), kBenefitsSubsystem).status.ok());
+  ss::MetricsRegistry* metrics = agencies.provider->node->services().metrics;
+  const double before = metrics->Get("darvoza_ss_handshake_refusals_total");
+  REQUIRE(agencies.fed.registry()
+              .RevokeServer(*ParseSecurityServerId(agencies.consumer->id), "test")
+              .ok());
+  agencies.fed.WaitForConfEverywhere();
+  // The consumer dropped its channels when the configuration stopped listing it; the next
+  // call needs a new handshake, which the provider's verifier refuses.
+  CallResult refused = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
+  INFO(refused.status.error_message());
+  CHECK(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(refused.fault == "Server.ClientProxy.NetworkError");
+  CHECK(metrics->Get("darvoza_ss_handshake_refusals_total") > before);
+  CHECK(HasRefusal(*agencies.consumer, "Server.ClientProxy.NetworkError"));
+  CHECK(agencies.backend.hits() == 1);
+}
+
+TEST_CASE("Exchange: a provider address answered by another SS is refused by the consumer",
+          "[exchange][tls]") {
+  TwoAgencies agencies;
+  REQUIRE(CallTax(agencies.consumer->client_address(), kBenefitsSubsystem).status.ok());
+  // Another registered SS takes over the provider's SS-to-SS address.
+  const std::string address = agencies.provider->config.ss_listen;
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  agencies.fed.AddMember("UZ/COM/80000001", "A company");
+  agencies.fed.StopSecurityServer(*agencies.provider);
+  agencies.fed.StartSecurityServer("UZ/COM/80000001/ss3", {}, port);
+  agencies.fed.WaitForConfEverywhere();
+  CallResult impostor = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
+  INFO(impostor.status.error_message());
+  CHECK(impostor.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(impostor.fault == "Server.ClientProxy.SslAuthenticationFailed");
+  CHECK(HasRefusal(*agencies.consumer, "Server.ClientProxy.SslAuthenticationFailed"));
+  CHECK(agencies.backend.hits() == 1);
+}
+
+TEST_CASE("Exchange: new calls fail over to another provider SS; nothing runs twice",
+          "[exchange][failover]") {
+  TwoAgencies agencies;
+  // A second SS of the tax member hosts the same subsystem.
+  auto& second = agencies.fed.StartSecurityServer("UZ/GOV/70000001/ss1b");
+  agencies.fed.Host(second, kTaxSubsystem);
+  agencies.fed.AddService(second, kTaxSubsystem, kGrpcService, agencies.backend.address());
+  agencies.fed.Grant(second, absl::StrCat(kTaxSubsystem, "/", kGrpcService),
+                     absl::StrCat("subsystem:", kBenefitsSubsystem));
+  agencies.fed.WaitForConfEverywhere();
+
+  std::atomic<int> answered{0};
+  std::atomic<int> failed{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered_after_kill{0};
+  std::atomic<bool> killed{false};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      while (!stop.load()) {
+        CallResult r = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
+        if (r.status.ok()) {
+          ++answered;
+          if (killed.load()) ++answered_after_kill;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  auto wait_for = [&](int n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (answered.load() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  wait_for(20);
+  agencies.fed.StopSecurityServer(*agencies.provider);
+  killed = true;
+  const int at_kill = answered.load();
+  wait_for(at_kill + 40);
+  stop = true;
+  for (auto& t : clients) t.join();
+  INFO("answered " << answered << ", failed " << failed << ", after kill "
+                   << answered_after_kill);
+  CHECK(answered_after_kill >= 30);
+  // Nothing was executed twice: every backend hit is one answered call.
+  CHECK(agencies.backend.hits() == answered.load());
 }
 
 }  // namespace
