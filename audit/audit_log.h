@@ -7,8 +7,10 @@
 // dropping bodies never breaks the chain. Appends are group-committed: one writer thread takes
 // every waiting append, writes one WriteBatch with sync=true and then completes every waiter; a
 // completion therefore means "durable". Every N records or T of Clock time the writer seals the
-// unsealed records (Merkle root + chain head, signed with the seal key); a witness thread sends
-// seals to the registry's witness in order and stores the receipts.
+// unsealed records (Merkle root + chain head, signed with the seal key). Each seal names the
+// previous seal's (last_seq, chain_head) as its previous witnessed head ((0, "") for the first):
+// a witness thread sends seals to the registry's witness strictly in order, so that is exactly
+// the head the witness holds when it receives the seal; receipts are stored beside the seals.
 //
 //   AuditLogOptions options;
 //   options.path = "/var/lib/darvoza/audit";

@@ -226,6 +226,7 @@ rocksdb::IOStatus FaultFs::OnSync(const std::shared_ptr<FileState>& state) {
   if (delay > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay));  // deliberate
   absl::MutexLock l(&mu_);
   if (frozen_) return rocksdb::IOStatus::IOError("power cut (test)");
+  if (fail_sync_) return rocksdb::IOStatus::IOError("fsync failed (test)");
   state->synced = state->written;
   ++syncs_;
   return rocksdb::IOStatus::OK();

@@ -86,6 +86,8 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   // REQUIRES: the database is closed.
   void ApplyCut();
   void set_no_space(bool on) { no_space_ = on; }
+  // Syncs fail with an I/O error after the data was written (it may survive in the page cache).
+  void set_fail_sync(bool on) { fail_sync_ = on; }
   void set_sync_delay(absl::Duration d) { sync_delay_us_ = absl::ToInt64Microseconds(d); }
   uint64_t syncs() const { return syncs_; }
 
@@ -123,6 +125,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   std::map<std::string, std::shared_ptr<FileState>> files_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> frozen_{false};
   std::atomic<bool> no_space_{false};
+  std::atomic<bool> fail_sync_{false};
   std::atomic<int64_t> sync_delay_us_{0};
   std::atomic<uint64_t> syncs_{0};
 };

@@ -146,6 +146,39 @@ TEST_CASE("Disk full fails appends clearly, loses nothing, and recovers", "[audi
   CHECK(CountLost(**log, acked) == 0);
 }
 
+TEST_CASE("A batch whose fsync failed may be on disk: the head is reloaded from there",
+          "[audit][durability]") {
+  LogFixture f;
+  auto fs = std::make_shared<FaultFs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  AuditLogOptions options = f.Options();
+  options.env = env.get();
+  auto log = AuditLog::Open(options);
+  REQUIRE(log.ok());
+  for (uint64_t n = 1; n <= 5; ++n) REQUIRE((*log)->AppendAndWait(MakeRequest(n)).ok());
+  fs->set_fail_sync(true);
+  auto failed = (*log)->AppendAndWait(MakeRequest(6));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(FaultCode(failed.status()) == faults::kAuditLogFailure);
+  fs->set_fail_sync(false);
+  auto next = (*log)->AppendAndWait(MakeRequest(7));
+  REQUIRE(next.ok());
+  // The failed record reached the WAL and came back with the reopen: the chain goes on after
+  // it rather than forking at seq 6.
+  auto six = (*log)->GetRecord(6);
+  if (six.ok()) {
+    CHECK(six->record.message_id() == "msg-6");
+    CHECK(next->seq == 7);
+  } else {
+    CHECK(next->seq == 6);
+  }
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  VerifyReport report = testing::VerifyStore(**log, f.pki.Options());
+  INFO(report.ToText());
+  CHECK(report.ok);
+}
+
 #ifdef AUDIT_CRASH_HELPER
 TEST_CASE("Acknowledged appends survive SIGKILL of the writing process", "[audit][durability]") {
   darvoza::testing::TempDir dir;

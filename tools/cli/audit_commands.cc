@@ -356,7 +356,7 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
   // --- export ---------------------------------------------------------------------------
   {
     struct Args {
-      std::string db, out, encrypt_to;
+      std::string db, out, encrypt_to, from, to;
       uint64_t from_seq = 0, to_seq = 0;
       bool no_bodies = false;
       std::vector<std::string> confs, certs;
@@ -368,6 +368,8 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--out", a->out, "Archive file to write")->required();
     cmd->add_option("--from-seq", a->from_seq, "First record (rounded down to its seal)");
     cmd->add_option("--to-seq", a->to_seq, "Last record (rounded up to its seal)");
+    cmd->add_option("--from", a->from, "First record at or after this time (RFC 3339 or date)");
+    cmd->add_option("--to", a->to, "Last record before this time");
     cmd->add_flag("--no-bodies", a->no_bodies, "Leave message bodies out (hashes stay)");
     cmd->add_option("--encrypt-to", a->encrypt_to,
                     "Encrypt to this auditor public key (PEM public key or certificate, P-256)");
@@ -393,6 +395,35 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
       options.certificates_der = *certs;
       auto opened = OpenedLog::Open(a->db);
       if (!opened.ok()) return Fail(exit_code, "cannot open the audit log", opened.status());
+      // Times become seqs through the time index (record times follow seqs closely).
+      auto first_at = [&](const std::string& text) -> absl::StatusOr<uint64_t> {
+        DARVOZA_ASSIGN_OR_RETURN(absl::Time t, ParseTimeArg(text));
+        audit::AuditQuery q;
+        q.from = t;
+        q.limit = 1;
+        DARVOZA_ASSIGN_OR_RETURN(auto found, (*opened)->log().Find(q));
+        return found.empty() ? uint64_t{0} : found[0].seq;
+      };
+      if (!a->from.empty()) {
+        auto seq = first_at(a->from);
+        if (!seq.ok()) return Fail(exit_code, "--from", seq.status());
+        if (*seq == 0) {
+          return Fail(exit_code, "--from",
+                      absl::NotFoundError(absl::StrCat("no record at or after ", a->from)));
+        }
+        options.first_seq = std::max(options.first_seq, *seq);
+      }
+      if (!a->to.empty()) {
+        auto seq = first_at(a->to);
+        if (!seq.ok()) return Fail(exit_code, "--to", seq.status());
+        if (*seq == 1) {
+          return Fail(exit_code, "--to",
+                      absl::NotFoundError(absl::StrCat("no record before ", a->to)));
+        }
+        if (*seq != 0) {
+          options.last_seq = options.last_seq == 0 ? *seq - 1 : std::min(options.last_seq, *seq - 1);
+        }
+      }
       auto archive = (*opened)->log().Export(options);
       if (!archive.ok()) return Fail(exit_code, "export", archive.status());
       absl::Status written = audit::WriteArchiveFile(a->out, *archive, recipient.get());
