@@ -75,6 +75,22 @@ TEST_CASE("Conf client: a new serial arrives through the watch despite a one-hou
   client->Shutdown();
 }
 
+TEST_CASE("Conf client: follows a rolled-over configuration-signing key with the old anchor",
+          "[ss][conf]") {
+  TempDir dir;
+  SimulatedClock clock(absl::Now());
+  TestRegistry registry(dir.path(), &clock, {});
+  auto client = MakeClient(dir.File("ss"), registry, &clock);  // holds the original anchor
+  client->Start();
+  REQUIRE(WaitFor([&] { return SerialOf(*client) == registry.conf_serial(); }));
+  auto rotated = registry.registry().RotateConfKey("admin");
+  INFO(rotated.status().ToString());
+  REQUIRE(rotated.ok());
+  AddMember(registry, "UZ/COM/7");  // a configuration signed by the new key only
+  REQUIRE(WaitFor([&] { return SerialOf(*client) == registry.conf_serial(); }, absl::Seconds(5)));
+  client->Shutdown();
+}
+
 TEST_CASE("Conf client: forged, older and expired configurations are refused", "[ss][conf]") {
   TempDir dir;
   SimulatedClock clock(absl::Now());

@@ -6,6 +6,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include "audit/audit_log.h"
 #include "common/faults.h"
 #include "common/identifiers.h"
 #include "security_server/files.h"
@@ -110,6 +111,16 @@ TEST_CASE("Node: init, register, approval, hosting request and status", "[ss][no
   REQUIRE(clients.clients_size() == 1);
   CHECK(clients.clients(0).hosting_state() == "APPROVED");
 
+  // The change is an ADMIN_ACTION record in the SS's audit log.
+  audit::AuditLog* log = node->services().audit;
+  REQUIRE(log != nullptr);
+  REQUIRE(log->head_seq() >= 1);
+  auto record = log->GetRecord(1);
+  REQUIRE(record.ok());
+  CHECK(record->record.kind() == v1::ADMIN_ACTION);
+  CHECK(record->record.admin().action() == "client.add");
+  CHECK(record->record.admin().subject() == std::string("subsystem:") + kSsSubsystem);
+
   // Status over the admin API: identity, certificates and expiry, configuration, registry.
   v1::StatusReport status;
   REQUIRE(admin->Status(AdminContext(config.data_dir).get(), v1::SsEmpty(), &status).ok());
@@ -162,6 +173,7 @@ TEST_CASE("Node: each port answers only its own services", "[ss][node][ports]") 
                 .ok());
     CHECK(clients.clients_size() == 0);
     CHECK_FALSE(node.Status().maintenance());
+    CHECK(node.services().audit->head_seq() == 0);  // nothing recorded either
   }
 
   SECTION("health on ops only; reflection on admin only") {
