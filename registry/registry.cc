@@ -182,18 +182,34 @@ absl::Status Registry::Load() {
 
 absl::Status Registry::Change(const ChangeFn& change) {
   bool published = false;
+  std::vector<RequestRecord> decided;
   {
     absl::MutexLock lock(&mu_);
     Txn txn;
     txn.state = state_;
     DARVOZA_RETURN_IF_ERROR(change(txn));
-    DARVOZA_RETURN_IF_ERROR(CommitLocked(txn, &published));
+    DARVOZA_RETURN_IF_ERROR(CommitLocked(txn, &published, &decided));
   }
   if (published) NotifyListeners();
+  if (!decided.empty()) {
+    std::vector<DecisionListener> listeners;
+    {
+      absl::MutexLock lock(&listeners_mu_);
+      listeners = decision_listeners_;
+    }
+    for (const RequestRecord& r : decided) {
+      for (const auto& l : listeners) l(r);
+    }
+  }
   return absl::OkStatus();
 }
 
-absl::Status Registry::CommitLocked(Txn& txn, bool* published) {
+void Registry::AddDecisionListener(DecisionListener listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  decision_listeners_.push_back(std::move(listener));
+}
+
+absl::Status Registry::CommitLocked(Txn& txn, bool* published, std::vector<RequestRecord>* decided) {
   StoreBatch batch;
   std::shared_ptr<v1::SignedGlobalConf> signed_conf;
   absl::Time now = clock_->Now();
@@ -229,7 +245,10 @@ absl::Status Registry::CommitLocked(Txn& txn, bool* published) {
   DARVOZA_RETURN_IF_ERROR(store_->Write(batch));
 
   state_ = std::move(txn.state);
-  for (RequestRecord& r : txn.requests) requests_[r.id()] = std::move(r);
+  for (RequestRecord& r : txn.requests) {
+    if (r.state() != v1::PENDING) decided->push_back(r);
+    requests_[r.id()] = std::move(r);
+  }
   history_size_ = size;
   history_head_ = head;
   if (txn.new_conf_key) {

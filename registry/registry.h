@@ -47,6 +47,7 @@ struct RegistryOptions {
 };
 
 using ConfListener = std::function<void(std::shared_ptr<const v1::SignedGlobalConf>)>;
+using DecisionListener = std::function<void(const v1::RequestRecord&)>;
 
 class Registry {
  public:
@@ -107,6 +108,8 @@ class Registry {
   absl::StatusOr<bool> RefreshConfIfDue();
   // Called after each newly published configuration, without the mutex held.
   void AddConfListener(ConfListener listener);
+  // Called with each request record once it is approved or rejected, without the mutex held.
+  void AddDecisionListener(DecisionListener listener);
   v1::ConfigurationAnchor anchor() const;
   const std::string& instance() const { return instance_; }
   // Counters for metrics.
@@ -146,7 +149,8 @@ class Registry {
   // and (when txn.publish) a newly signed configuration in one store batch, then swaps them
   // in. Nothing changes on failure. Notifies listeners after unlocking.
   absl::Status Change(const ChangeFn& change) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status CommitLocked(Txn& txn, bool* published) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CommitLocked(Txn& txn, bool* published, std::vector<v1::RequestRecord>* decided)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::SignedGlobalConf> BuildAndSign(const v1::RegistryState& state, uint64_t serial,
                                                     const crypto::PrivateKey& key,
                                                     const crypto::Certificate& cert) const
@@ -178,6 +182,7 @@ class Registry {
 
   mutable absl::Mutex listeners_mu_;
   std::vector<ConfListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::vector<DecisionListener> decision_listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 
 }  // namespace darvoza::registry

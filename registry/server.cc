@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
+#include "registry/decision_waiters.h"
 #include "registry/files.h"
 #include "registry/keys.h"
 #include "registry/registry.h"
@@ -81,6 +82,10 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
   ConfPublisher* publisher = server->publisher_.get();
   server->registry_->AddConfListener(
       [publisher](std::shared_ptr<const v1::SignedGlobalConf> conf) { publisher->Publish(conf); });
+  server->waiters_ = std::make_unique<DecisionWaiters>();
+  DecisionWaiters* waiters = server->waiters_.get();
+  server->registry_->AddDecisionListener(
+      [waiters](const v1::RequestRecord& record) { waiters->Notify(record); });
   absl::Status started = server->StartServers();
   if (!started.ok()) {
     server->Shutdown();
@@ -93,7 +98,8 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
 absl::Status RegistryServer::StartServers() {
   DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(AdminTokenPath(config_.data_dir)));
   DARVOZA_ASSIGN_OR_RETURN(RegistryKeys keys, LoadRegistryKeys(config_.data_dir, 1));
-  registration_service_ = std::make_unique<RegistrationServiceImpl>(registry_.get());
+  registration_service_ =
+      std::make_unique<RegistrationServiceImpl>(registry_.get(), waiters_.get(), clock_);
   conf_service_ = std::make_unique<GlobalConfServiceImpl>(registry_.get(), publisher_.get());
   witness_service_ = std::make_unique<WitnessServiceImpl>(registry_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(registry_.get(), token);
@@ -164,6 +170,7 @@ void RegistryServer::RefreshLoop() {
     auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) break;
     mu_.Unlock();
+    waiters_->ExpireDue(clock_->MonotonicNow());
     absl::StatusOr<bool> refreshed = registry_->RefreshConfIfDue();
     if (!refreshed.ok()) {
       std::fprintf(stderr, "darvoza-registry: re-signing the configuration failed: %s\n",
@@ -182,6 +189,7 @@ void RegistryServer::Shutdown() {
   }
   if (refresher_.joinable()) refresher_.join();
   if (publisher_) publisher_->Close();
+  if (waiters_) waiters_->Close();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (public_server_) public_server_->Shutdown(deadline);
   if (admin_server_) admin_server_->Shutdown(deadline);

@@ -34,6 +34,7 @@ namespace darvoza::registry {
 
 class Registry;
 class ConfPublisher;
+class DecisionWaiters;
 class RegistrationServiceImpl;
 class GlobalConfServiceImpl;
 class WitnessServiceImpl;
@@ -77,6 +78,7 @@ class RegistryServer {
   Clock* const clock_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ConfPublisher> publisher_;
+  std::unique_ptr<DecisionWaiters> waiters_;
   std::unique_ptr<RegistrationServiceImpl> registration_service_;
   std::unique_ptr<GlobalConfServiceImpl> conf_service_;
   std::unique_ptr<WitnessServiceImpl> witness_service_;

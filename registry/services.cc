@@ -1,5 +1,6 @@
 #include "registry/services.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -128,8 +129,17 @@ grpc::ServerUnaryReactor* RegistrationServiceImpl::GetStatus(grpc::CallbackServe
                                                              const v1::RequestStatusQuery* request,
                                                              v1::RequestRecord* response) {
   auto result = registry_->GetRequest(request->id());
-  if (result.ok()) *response = *std::move(result);
-  return Reply(context, result.status());
+  if (!result.ok() || result->state() != v1::PENDING || request->wait_seconds() == 0) {
+    if (result.ok()) *response = *std::move(result);
+    return Reply(context, result.status());
+  }
+  const absl::Duration wait = absl::Seconds(std::min<uint32_t>(request->wait_seconds(), 300));
+  grpc::ServerUnaryReactor* reactor =
+      waiters_->Wait(request->id(), *result, clock_->MonotonicNow() + wait, response);
+  // A decision made between the read above and Wait would otherwise be missed.
+  auto now = registry_->GetRequest(request->id());
+  if (now.ok() && now->state() != v1::PENDING) waiters_->Notify(*now);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* GlobalConfServiceImpl::Get(grpc::CallbackServerContext* context,

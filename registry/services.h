@@ -9,6 +9,7 @@
 
 #include "proto/registry.grpc.pb.h"
 #include "registry/conf_publisher.h"
+#include "registry/decision_waiters.h"
 #include "registry/registry.h"
 
 namespace darvoza::registry {
@@ -18,7 +19,9 @@ inline constexpr char kAdminTokenMetadata[] = "x-darvoza-admin-token";
 
 class RegistrationServiceImpl final : public v1::Registration::CallbackService {
  public:
-  explicit RegistrationServiceImpl(Registry* registry) : registry_(registry) {}
+  // `waiters` and `clock` are not owned and outlive the service.
+  RegistrationServiceImpl(Registry* registry, DecisionWaiters* waiters, Clock* clock)
+      : registry_(registry), waiters_(waiters), clock_(clock) {}
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    const v1::SubmitRequest* request,
                                    v1::RequestRecord* response) override;
@@ -28,6 +31,8 @@ class RegistrationServiceImpl final : public v1::Registration::CallbackService {
 
  private:
   Registry* const registry_;
+  DecisionWaiters* const waiters_;
+  Clock* const clock_;
 };
 
 class GlobalConfServiceImpl final : public v1::GlobalConfService::CallbackService {

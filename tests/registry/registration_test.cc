@@ -1,5 +1,7 @@
 // Registration end to end over real gRPC (TLS public port, admin Unix socket) on port 0.
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -243,6 +245,79 @@ TEST_CASE("Registration: revoking a server lists its certificates in the next co
   auto old_key = std::move(ss.auth_key);
   v1::RequestRecord renewal;
   CHECK_FALSE(Submit(h, ss.RenewalRequest(*old_key), &renewal).ok());
+}
+
+}  // namespace darvoza::testing
+
+namespace darvoza::testing {
+
+TEST_CASE("Registration: GetStatus can wait for the decision", "[registry][registration]") {
+  RegistryHarness h;
+  h.AddMember(kMember);
+  FakeSecurityServer ss;
+  v1::RequestRecord submitted;
+  REQUIRE(Submit(h, ss.RegistrationRequest(), &submitted).ok());
+  auto stub = h.RegistrationStub();
+
+  SECTION("answered when approved") {
+    v1::RequestRecord waited;
+    grpc::Status status;
+    std::thread waiter([&] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      v1::RequestStatusQuery query;
+      query.set_id(submitted.id());
+      query.set_wait_seconds(60);
+      status = stub->GetStatus(&context, query, &waited);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it start waiting (either way is fine)
+    h.Approve(submitted.id());
+    waiter.join();
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(waited.state() == v1::APPROVED);
+    CHECK(waited.certificates_size() == 3);
+  }
+  SECTION("answered PENDING when the wait runs out") {
+    std::atomic<bool> done{false};
+    v1::RequestRecord waited;
+    grpc::Status status;
+    std::thread waiter([&] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      v1::RequestStatusQuery query;
+      query.set_id(submitted.id());
+      query.set_wait_seconds(5);
+      status = stub->GetStatus(&context, query, &waited);
+      done = true;
+    });
+    // Move the simulated clock until the registry's periodic check answers the wait; the
+    // waiter may start waiting before or after any one step.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!done.load() && std::chrono::steady_clock::now() < deadline) {
+      h.clock().Advance(absl::Seconds(6));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    waiter.join();
+    REQUIRE(status.ok());
+    CHECK(waited.state() == v1::PENDING);
+  }
+  SECTION("answered PENDING at shutdown") {
+    v1::RequestRecord waited;
+    grpc::Status status;
+    std::thread waiter([&] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+      v1::RequestStatusQuery query;
+      query.set_id(submitted.id());
+      query.set_wait_seconds(60);
+      status = stub->GetStatus(&context, query, &waited);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    h.Stop();
+    waiter.join();
+    if (status.ok()) CHECK(waited.state() == v1::PENDING);
+  }
 }
 
 }  // namespace darvoza::testing
