@@ -1,0 +1,91 @@
+#!/bin/bash
+# The operator's path with real processes (docs/operator.md): darvoza-registry and darvoza-ss
+# daemons on port 0, set up only through the `darvoza` CLI — init, register (pending, approved),
+# hosting request and its approval, services, access rights, status — then SIGTERM.
+# Exit 77 (skipped) when the binaries are not built.
+set -euo pipefail
+BUILD=${DARVOZA_BUILD_DIR:?}
+CLI=$BUILD/tools/darvoza
+REGD=$BUILD/registry/darvoza-registry
+SSD=$BUILD/security_server/darvoza-ss
+for b in "$CLI" "$REGD" "$SSD"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
+
+TMP=$(mktemp -d /tmp/ssc.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Polls a command until it succeeds (20 s).
+wait_for() {
+  for _ in $(seq 200); do
+    if eval "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for: $1"; return 1
+}
+json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
+
+"$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
+  --public-listen 127.0.0.1:0 >/dev/null
+sed -i 's/^ops_listen.*/ops_listen = "127.0.0.1:0"/' "$TMP/reg/registry.toml"
+"$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
+PIDS+=($!)
+wait_for "test -s $TMP/reg/listen.json"
+REG=$(json "$TMP/reg/listen.json" public)
+"$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
+
+SS=$TMP/ss1
+"$CLI" ss init --data-dir "$SS" --anchor "$TMP/reg/anchor.bin" --server-id UZ/GOV/70000001/ss1 \
+  --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
+  --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
+[ "$(stat -c %a "$SS/keys/auth.key")" = 600 ]
+
+set +e
+"$CLI" ss register --data-dir "$SS" >"$TMP/register.out"
+rc=$?
+set -e
+[ $rc -eq 3 ] || { echo "register should be pending (3), got $rc"; exit 1; }
+ID=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
+[ -n "$ID" ]
+# The daemon refuses to start without certificates.
+if "$SSD" --config "$SS/ss.toml" 2>/dev/null; then echo "started without certificates"; exit 1; fi
+"$CLI" registry request approve "$ID" --data-dir "$TMP/reg" >/dev/null
+"$CLI" ss register --data-dir "$SS" | grep -q APPROVED
+
+"$SSD" --config "$SS/ss.toml" 2>"$TMP/ss.log" &
+SSPID=$!
+PIDS+=($SSPID)
+wait_for "test -s $SS/listen.json"
+
+"$CLI" ss client add UZ/GOV/70000001/tax-registry --auth plaintext --data-dir "$SS" \
+  | grep -q "hosting=PENDING"
+HID=$("$CLI" registry request list --data-dir "$TMP/reg" | awk '/hosting/ {print $1}')
+[ -n "$HID" ]
+"$CLI" registry request approve "$HID" --data-dir "$TMP/reg" >/dev/null
+wait_for "\"$CLI\" ss status --data-dir \"$SS\" | grep -q 'hosted subsystems: UZ/GOV/70000001/tax-registry'"
+"$CLI" ss client list --data-dir "$SS" | grep -q "hosting=APPROVED"
+
+SVC=UZ/GOV/70000001/tax-registry/pkg.Tax.GetDebt
+"$CLI" ss service add "$SVC" --backend grpc://127.0.0.1:9000 --data-dir "$SS" >/dev/null
+"$CLI" ss acl grant "$SVC" member:UZ/COM/1 --data-dir "$SS" >/dev/null
+"$CLI" ss acl list --data-dir "$SS" | grep -q "member:UZ/COM/1"
+"$CLI" ss group add partners --data-dir "$SS" >/dev/null
+"$CLI" ss group add-member partners UZ/COM/1/bank --data-dir "$SS" >/dev/null
+"$CLI" ss group list --data-dir "$SS" | grep -q "partners: UZ/COM/1/bank"
+if "$CLI" ss acl grant "$SVC" server:UZ/COM/1/ss --data-dir "$SS" 2>/dev/null; then
+  echo "a server: subject must be refused"; exit 1
+fi
+"$CLI" ss status --data-dir "$SS" >"$TMP/status.out"
+grep -q "security server  UZ/GOV/70000001/ss1" "$TMP/status.out"
+grep -q "this SS is listed" "$TMP/status.out"
+grep -q "registry  reachable" "$TMP/status.out"
+[ "$(grep -c 'valid until' "$TMP/status.out")" -eq 3 ]
+
+# SIGTERM: a clean, prompt shutdown.
+kill -TERM $SSPID
+wait $SSPID
+echo "ok"
