@@ -1,26 +1,204 @@
 #!/usr/bin/env bash
-# The newcomer's path: installs what is missing, builds, and shows Darvoza working.
-# Today it runs `darvoza selfcheck` (a throw-away CA, a certificate, a signature, a Merkle
-# proof); it grows into a whole federation on loopback as the issues land.
-# Usage: tools/demo.sh [--build-dir DIR] [--once]
+# The newcomer's path: a whole Darvoza federation on loopback, set up through the real CLI.
+#
+# Installs what is missing, builds (Release; or reuses --build-dir), then starts a registry,
+# two security servers of two agencies, and an example agency backend; registers everything
+# with the registry administrator's approvals; makes calls from the Ministry of Employment's
+# system to the Tax Committee's service; shows one refused call with its fault; and verifies
+# both audit logs. With --once it stops everything at the end; otherwise it keeps the
+# federation running until Ctrl-C (which stops what it started).
+#
+# Usage: tools/demo.sh [--build-dir DIR] [--once] [--keep]
+#   --build-dir DIR  use binaries already built in DIR (no build)
+#   --once           stop everything after the summary
+#   --keep           keep the working directory (logs, data) afterwards
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_dir=""
+once=0
+keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
-    --once) shift ;;  # the demo already stops by itself
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --once) once=1; shift ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 if [ -z "$build_dir" ]; then
   build_dir=$("$root/tools/build.sh" --release | tail -n 1)
-elif [ ! -x "$build_dir/tools/darvoza" ]; then
-  echo "demo.sh: $build_dir/tools/darvoza not found; build first or drop --build-dir" >&2
-  exit 1
 fi
+darvoza="$build_dir/tools/darvoza"
+registryd="$build_dir/registry/darvoza-registry"
+ssd="$build_dir/security_server/darvoza-ss"
+backend="$build_dir/adapters/darvoza-example-backend"
+client="$build_dir/adapters/darvoza-example-client"
+for bin in "$darvoza" "$registryd" "$ssd" "$backend" "$client"; do
+  if [ ! -x "$bin" ]; then
+    echo "demo.sh: $bin is missing; build first or drop --build-dir" >&2
+    exit 1
+  fi
+done
 
-"$build_dir/tools/darvoza" selfcheck
+# Every process must restrict TLS 1.2 to RSA suites before gRPC starts (DESIGN.md §4).
+export GRPC_SSL_CIPHER_SUITES="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+export GRPC_VERBOSITY=ERROR
+
+work=$(mktemp -d /tmp/darvoza-demo.XXXXXX)
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$keep" = 1 ] || [ "$status" != 0 ]; then
+    echo "Logs and data kept in $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; echo "Stopping..."; exit 0' INT TERM
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*" | sed "s|$build_dir/tools/||; s|$work/||g"; "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for_file() {
+  local file=$1 what=$2
+  for _ in $(seq 1 200); do [ -s "$file" ] && return 0; sleep 0.1; done
+  echo "demo.sh: $what did not start; see $work/*.log" >&2
+  exit 1
+}
+# Approves every pending request the registry lists (as its administrator would, one by one).
+approve_pending() {
+  local ids
+  ids=$("$darvoza" registry request list --data-dir "$work/registry" | awk '/PENDING/ {print $1}')
+  for id in $ids; do run "$darvoza" registry request approve "$id" --data-dir "$work/registry"; done
+}
+
+INSTANCE=UZ
+TAX=UZ/GOV/70000001
+BENEFITS=UZ/GOV/70000002
+TAX_SUB=$TAX/tax-registry
+BEN_SUB=$BENEFITS/benefits
+PEN_SUB=$BENEFITS/pensions
+SERVICE=$TAX_SUB/darvoza.examples.v1.TaxRegistry
+
+registry_port=$(free_port)
+ss1_port=$(free_port)
+ss2_port=$(free_port)
+client1_port=$(free_port)
+client2_port=$(free_port)
+
+step "1. The registry: root CA, keys, configuration anchor"
+run "$darvoza" registry init --instance "$INSTANCE" --data-dir "$work/registry" \
+  --address "127.0.0.1:$registry_port" --public-listen "127.0.0.1:$registry_port"
+sed -i 's|^ops_listen = .*|ops_listen = "127.0.0.1:0"|' "$work/registry/registry.toml"
+"$registryd" --config "$work/registry/registry.toml" >"$work/registry.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/registry/listen.json" "the registry"
+echo "registry serving on 127.0.0.1:$registry_port"
+
+step "2. Members and subsystems (registry administrator)"
+run "$darvoza" registry member add "$TAX" --name "State Tax Committee" --data-dir "$work/registry"
+run "$darvoza" registry member add "$BENEFITS" --name "Ministry of Employment" --data-dir "$work/registry"
+for sub in "$TAX_SUB" "$BEN_SUB" "$PEN_SUB"; do
+  run "$darvoza" registry subsystem add "$sub" --data-dir "$work/registry"
+done
+
+step "3. Two security servers: keys, CSRs, registration, approval"
+init_ss() {
+  local name=$1 id=$2 ss_port=$3 client_port=$4
+  run "$darvoza" ss init --data-dir "$work/$name" --anchor "$work/registry/anchor.bin" \
+    --server-id "$id" --ss-listen "127.0.0.1:$ss_port" --client-listen "127.0.0.1:$client_port" \
+    --client-tls-listen "127.0.0.1:0" --ops-listen "127.0.0.1:0"
+  # Looks once: the request stays PENDING (exit status 3) until the administrator decides.
+  run "$darvoza" ss register --data-dir "$work/$name" || true
+}
+init_ss ss1 "$TAX/ss1" "$ss1_port" "$client1_port"
+init_ss ss2 "$BENEFITS/ss2" "$ss2_port" "$client2_port"
+run "$darvoza" registry request list --data-dir "$work/registry"
+approve_pending
+for name in ss1 ss2; do
+  run "$darvoza" ss register --data-dir "$work/$name" --wait 20
+  "$ssd" --config "$work/$name/ss.toml" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  wait_for_file "$work/$name/listen.json" "security server $name"
+done
+
+step "4. Hosting: each agency's subsystems on its security server"
+run "$darvoza" ss client add "$TAX_SUB" --data-dir "$work/ss1"
+run "$darvoza" ss client add "$BEN_SUB" --data-dir "$work/ss2"
+run "$darvoza" ss client add "$PEN_SUB" --data-dir "$work/ss2"
+approve_pending
+
+step "5. The Tax Committee's service and who may call it"
+"$backend" --listen 127.0.0.1:0 --name "tax-backend" --address-file "$work/backend.addr" \
+  >"$work/backend.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/backend.addr" "the example backend"
+run "$darvoza" ss service add "$SERVICE" --backend "grpc://$(cat "$work/backend.addr")" --data-dir "$work/ss1"
+run "$darvoza" ss acl grant "$SERVICE" "subsystem:$BEN_SUB" --data-dir "$work/ss1"
+
+step "6. Calls from the Ministry of Employment's system through both security servers"
+ok=0
+for _ in $(seq 1 100); do
+  if "$client" --ss "127.0.0.1:$client2_port" --client "$BEN_SUB" --service "$TAX_SUB" \
+      --quiet >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.2  # the new configuration reaches both SSs through the registry's watch stream
+done
+[ "$ok" = 1 ] || { echo "demo.sh: the exchange never succeeded; see $work/*.log" >&2; exit 1; }
+run "$client" --ss "127.0.0.1:$client2_port" --client "$BEN_SUB" --service "$TAX_SUB" --count 3
+run "$client" --ss "127.0.0.1:$client2_port" --client "$BEN_SUB" --service "$TAX_SUB" \
+  --count 200 --concurrency 8 --quiet
+
+step "7. A refused call: the pensions system has no access right"
+refused_output=$("$client" --ss "127.0.0.1:$client2_port" --client "$PEN_SUB" --service "$TAX_SUB" 2>&1 || true)
+echo "$refused_output"
+echo "$refused_output" | grep -q "Server.ServerProxy.AccessDenied" || {
+  echo "demo.sh: expected Server.ServerProxy.AccessDenied" >&2; exit 1; }
+
+step "8. Auditors: verify both audit logs (hash chain, seals, witness receipts, certificates)"
+verified=()
+for name in ss1 ss2; do
+  ok=0
+  for _ in $(seq 1 50); do
+    # Seals are made every second and witnessed by the registry; wait for the newest.
+    if out=$("$darvoza" audit verify "$work/$name/audit" --anchor "$work/registry/anchor.bin" 2>&1); then
+      ok=1; break
+    fi
+    sleep 0.2
+  done
+  echo "$ darvoza audit verify $name/audit --anchor registry/anchor.bin"
+  echo "$out"
+  [ "$ok" = 1 ] || { echo "demo.sh: audit log of $name does not verify" >&2; exit 1; }
+  verified+=("$name: $(echo "$out" | head -n 1)")
+done
+
+step "Summary"
+cat <<EOF
+  registry             127.0.0.1:$registry_port   instance $INSTANCE
+  security server ss1  127.0.0.1:$ss1_port   $TAX (State Tax Committee), hosts $TAX_SUB
+  security server ss2  127.0.0.1:$ss2_port   $BENEFITS (Ministry of Employment), hosts $BEN_SUB, $PEN_SUB
+  client port of ss2   127.0.0.1:$client2_port   (plaintext, loopback)
+  exchanges            204 answered (signed, mTLS, logged on both sides), 1 refused: Server.ServerProxy.AccessDenied
+  audit logs           ${verified[0]}
+                       ${verified[1]}
+EOF
+
+if [ "$once" = 1 ]; then
+  step "Stopping (--once)"
+  exit 0
+fi
+cat <<EOF
+
+The federation keeps running. Try, in another terminal:
+  $client --ss 127.0.0.1:$client2_port --client $BEN_SUB --service $TAX_SUB
+  $darvoza ss status --data-dir $work/ss2
+  $darvoza audit find --client $BEN_SUB $work/ss2/audit
+Press Ctrl-C to stop everything.
+EOF
+while true; do sleep 1; done
