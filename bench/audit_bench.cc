@@ -10,6 +10,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/statistics.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -140,6 +141,10 @@ int main(int argc, char** argv) {
                 absl::StrCat("audit log, ", appenders, " appender(s)").c_str(), r.per_second,
                 r.per_second / baseline, r.appends ? 1.0 * r.syncs / r.appends : 0.0);
   }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak RSS of the whole run: %.1f MiB (memtables capped at 8 MiB per log)\n",
+              usage.ru_maxrss / 1024.0);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;
