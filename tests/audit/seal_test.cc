@@ -1,0 +1,132 @@
+// The shared checks of seals and witness receipts (common/seal.h).
+#include "common/seal.h"
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "common/crypto/hash.h"
+#include "common/faults.h"
+#include "tests/audit/audit_test_util.h"
+
+namespace darvoza {
+namespace {
+
+using audit::testing::kTestStart;
+using audit::testing::TestPki;
+
+v1::Seal MakeSeal(const TestPki& pki, absl::Time at) {
+  v1::Seal seal;
+  *seal.mutable_server() = pki.server;
+  seal.set_first_seq(11);
+  seal.set_last_seq(20);
+  seal.set_merkle_root(crypto::Sha256("root"));
+  seal.set_chain_head(crypto::Sha256("head 20"));
+  seal.set_previous_witnessed_seq(10);
+  seal.set_previous_witnessed_head(crypto::Sha256("head 10"));
+  seal.set_sealed_at_unix_nanos(absl::ToUnixNanos(at));
+  return seal;
+}
+
+TEST_CASE("Seals: sign, verify, and every refusal", "[seal]") {
+  TestPki pki;
+  SealTrust trust;
+  trust.roots = {pki.root};
+  const v1::Seal seal = MakeSeal(pki, kTestStart);
+  auto signed_seal = SignSeal(seal, *pki.seal_signer, pki.seal_cert->der());
+  REQUIRE(signed_seal.ok());
+  auto checked = VerifySignedSeal(*signed_seal, trust);
+  REQUIRE(checked.ok());
+  CHECK(checked->last_seq() == 20);
+
+  SECTION("a signature made for another context does not verify") {
+    v1::SignedSeal other = *signed_seal;
+    auto sig = pki.seal_signer->Sign(crypto::SignatureContext::kRequest, other.seal());
+    REQUIRE(sig.ok());
+    other.set_signature(*sig);
+    CHECK(VerifySignedSeal(other, trust).status().code() == absl::StatusCode::kUnauthenticated);
+  }
+  SECTION("a certificate of another server is refused") {
+    v1::Seal for_other = seal;
+    for_other.mutable_server()->set_server_code("ss2");
+    auto s = SignSeal(for_other, *pki.seal_signer, pki.seal_cert->der());
+    REQUIRE(s.ok());
+    auto r = VerifySignedSeal(*s, trust);
+    CHECK(r.status().code() == absl::StatusCode::kUnauthenticated);
+    CHECK(absl::StrContains(r.status().message(), "server:UZ/GOV/70000001/ss2"));
+  }
+  SECTION("a seal made after its certificate expired is refused") {
+    auto s = SignSeal(MakeSeal(pki, kTestStart + absl::Hours(24 * 3651)), *pki.seal_signer,
+                      pki.seal_cert->der());
+    REQUIRE(s.ok());
+    CHECK(VerifySignedSeal(*s, trust).status().code() == absl::StatusCode::kUnauthenticated);
+  }
+  SECTION("an untrusted root is refused") {
+    SealTrust empty;
+    CHECK(VerifySignedSeal(*signed_seal, empty).status().code() ==
+          absl::StatusCode::kUnauthenticated);
+  }
+  SECTION("malformed seals are invalid arguments") {
+    v1::Seal bad = seal;
+    bad.set_first_seq(21);
+    CHECK(ValidateSeal(bad).code() == absl::StatusCode::kInvalidArgument);
+    bad = seal;
+    bad.set_previous_witnessed_seq(0);
+    CHECK(ValidateSeal(bad).code() == absl::StatusCode::kInvalidArgument);  // head given
+    bad = seal;
+    bad.set_chain_head("short");
+    CHECK(ValidateSeal(bad).code() == absl::StatusCode::kInvalidArgument);
+    v1::SignedSeal garbage;
+    garbage.set_seal("\xff\xff\xff");
+    CHECK(VerifySignedSeal(garbage, trust).status().code() ==
+          absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_CASE("Witness receipts and the witness head rule", "[seal]") {
+  TestPki pki;
+  SealTrust trust;
+  trust.roots = {pki.root};
+  const v1::Seal seal = MakeSeal(pki, kTestStart);
+  auto signed_seal = SignSeal(seal, *pki.seal_signer, pki.seal_cert->der());
+  REQUIRE(signed_seal.ok());
+
+  absl::Status head = CheckWitnessHead(seal, 9, crypto::Sha256("head 10"));
+  CHECK(head.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(FaultCode(head) == faults::kWitnessHeadMismatch);
+  CHECK(CheckWitnessHead(seal, 10, crypto::Sha256("head 10")).ok());
+
+  const v1::WitnessReceipt receipt =
+      MakeWitnessReceipt(*signed_seal, seal, kTestStart + absl::Seconds(1));
+  auto signed_receipt = SignWitnessReceipt(receipt, *pki.witness_signer, pki.witness_cert->der());
+  REQUIRE(signed_receipt.ok());
+  auto checked = VerifySignedWitnessReceipt(*signed_receipt, trust);
+  REQUIRE(checked.ok());
+  CHECK(CheckReceiptMatchesSeal(*checked, *signed_seal, seal).ok());
+
+  // Pinned to another witness: refused.
+  SealTrust pinned = trust;
+  pinned.witness_cert_sha256.insert(crypto::Sha256("another witness"));
+  CHECK(VerifySignedWitnessReceipt(*signed_receipt, pinned).status().code() ==
+        absl::StatusCode::kUnauthenticated);
+  pinned.witness_cert_sha256.insert(pki.witness_cert->sha256());
+  CHECK(VerifySignedWitnessReceipt(*signed_receipt, pinned).ok());
+
+  // Without pins, a security server cannot countersign its own seals.
+  auto self_receipt = SignWitnessReceipt(receipt, *pki.seal_signer, pki.seal_cert->der());
+  REQUIRE(self_receipt.ok());
+  CHECK(VerifySignedWitnessReceipt(*self_receipt, trust).status().code() ==
+        absl::StatusCode::kUnauthenticated);
+
+  // A receipt for another seal does not match.
+  v1::Seal other = seal;
+  other.set_chain_head(crypto::Sha256("other head"));
+  auto other_signed = SignSeal(other, *pki.seal_signer, pki.seal_cert->der());
+  REQUIRE(other_signed.ok());
+  CHECK(CheckReceiptMatchesSeal(*checked, *other_signed, other).code() ==
+        absl::StatusCode::kUnauthenticated);
+}
+
+}  // namespace
+}  // namespace darvoza
