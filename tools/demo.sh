@@ -8,22 +8,26 @@
 # both audit logs. With --once it stops everything at the end; otherwise it keeps the
 # federation running until Ctrl-C (which stops what it started).
 #
-# Usage: tools/demo.sh [--build-dir DIR] [--once] [--keep]
+# Usage: tools/demo.sh [--build-dir DIR] [--once] [--keep] [--env-file FILE]
 #   --build-dir DIR  use binaries already built in DIR (no build)
 #   --once           stop everything after the summary
 #   --keep           keep the working directory (logs, data) afterwards
+#   --env-file FILE  write the federation's addresses as shell variables once it is up
+#                    (tools/bench.sh drives the running federation with them)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_dir=""
 once=0
 keep=0
+env_file=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --once) once=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --env-file) env_file=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -188,6 +192,18 @@ cat <<EOF
   audit logs           ${verified[0]}
                        ${verified[1]}
 EOF
+
+if [ -n "$env_file" ]; then
+  cat >"$env_file.tmp" <<EOF
+DEMO_WORK=$work
+DEMO_CLIENT_PORT=127.0.0.1:$client2_port
+DEMO_CLIENT=$BEN_SUB
+DEMO_SERVICE=$TAX_SUB
+DEMO_BACKEND=$(cat "$work/backend.addr")
+DEMO_PIDS="${pids[*]}"
+EOF
+  mv "$env_file.tmp" "$env_file"
+fi
 
 if [ "$once" = 1 ]; then
   step "Stopping (--once)"
