@@ -197,6 +197,8 @@ class AuditLog final : public AuditQueries {
 
   // Seals every committed, unsealed record now and waits until the seal is stored (not until it
   // is witnessed). OK when nothing was unsealed. FAILED_PRECONDITION without a seal signer.
+  // SealNow, Tick and WitnessNow wait for the log's threads: never call them from an
+  // AppendCallback (it runs on the writer thread).
   absl::Status SealNow();
   // Lets the writer look at the Clock now (seal interval) and waits for it: tests move a
   // SimulatedClock and call this instead of waiting for the background poll.
