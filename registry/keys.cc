@@ -51,12 +51,17 @@ absl::StatusOr<RegistryKeys> LoadRegistryKeys(const std::string& d, uint32_t con
   DARVOZA_ASSIGN_OR_RETURN(keys.witness_key, crypto::PrivateKey::LoadFromFile(KeyPath(d, "witness")));
   DARVOZA_ASSIGN_OR_RETURN(keys.witness_cert,
                            crypto::Certificate::LoadFromFile(CertPath(d, "witness")));
+  DARVOZA_ASSIGN_OR_RETURN(auto tls, LoadTlsKeyPair(d));
+  keys.tls_key_pem = std::move(tls.first);
+  keys.tls_cert_pem = std::move(tls.second);
+  return keys;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> LoadTlsKeyPair(const std::string& d) {
   // The TLS key goes to gRPC as PEM; loading it first checks its mode and form.
   DARVOZA_ASSIGN_OR_RETURN(auto tls_key, crypto::PrivateKey::LoadFromFile(KeyPath(d, "tls")));
-  keys.tls_key_pem = tls_key->ToPem();
   DARVOZA_ASSIGN_OR_RETURN(auto tls_cert, crypto::Certificate::LoadFromFile(CertPath(d, "tls")));
-  keys.tls_cert_pem = tls_cert->ToPem();
-  return keys;
+  return std::make_pair(tls_key->ToPem(), tls_cert->ToPem());
 }
 
 absl::Status CreateConfSigningKey(const std::string& d, const std::string& instance,

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,9 @@ struct RegistryKeys {
 // missing file; PERMISSION_DENIED for a key readable by others.
 absl::StatusOr<RegistryKeys> LoadRegistryKeys(const std::string& data_dir,
                                               uint32_t conf_key_index);
+
+// The public port's TLS identity as PEM (key, certificate). Errors as LoadRegistryKeys.
+absl::StatusOr<std::pair<std::string, std::string>> LoadTlsKeyPair(const std::string& data_dir);
 
 // Makes configuration-signing key `index` and its certificate (issued by the root CA with CN
 // ConfSigningCommonName(instance), serial `cert_serial`), writing both files.

@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
 
 absl::Status RegistryServer::StartServers() {
   DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(AdminTokenPath(config_.data_dir)));
-  DARVOZA_ASSIGN_OR_RETURN(RegistryKeys keys, LoadRegistryKeys(config_.data_dir, 1));
+  DARVOZA_ASSIGN_OR_RETURN(auto tls, LoadTlsKeyPair(config_.data_dir));
   registration_service_ =
       std::make_unique<RegistrationServiceImpl>(registry_.get(), waiters_.get(), clock_);
   conf_service_ = std::make_unique<GlobalConfServiceImpl>(registry_.get(), publisher_.get());
@@ -110,7 +110,7 @@ absl::Status RegistryServer::StartServers() {
 
   {  // Public: server-authenticated TLS.
     grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({keys.tls_key_pem, keys.tls_cert_pem});
+    ssl.pem_key_cert_pairs.push_back({tls.first, tls.second});
     ssl.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     grpc::ServerBuilder builder;
     int port = 0;

@@ -7,9 +7,12 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include <catch2/catch.hpp>
 
+#include "registry/client.h"
 #include "registry/registry.h"
 #include "tests/registry/registry_test_util.h"
 
@@ -78,6 +81,47 @@ TEST_CASE("Ops: metrics report the serial, expiry and counts", "[registry][ops]"
   auto conf_stub = v1::GlobalConfService::NewStub(
       grpc::CreateChannel(h.server().addresses().ops_address, grpc::InsecureChannelCredentials()));
   CHECK(conf_stub->Get(&context2, v1::GetConfRequest(), &conf).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+}
+
+}  // namespace darvoza::testing
+
+namespace darvoza::testing {
+namespace {
+
+// grpc.health.v1.Health/Check with an empty request, as raw bytes (no health proto needed).
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, std::string* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  grpc::ByteBuffer reply;
+  grpc::internal::RpcMethod method("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel.get(), method, &context, request, &reply);
+  if (status.ok()) {
+    std::vector<grpc::Slice> slices;
+    (void)reply.Dump(&slices);
+    response->clear();
+    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("Ops: health is served on the ops port only", "[registry][ops]") {
+  RegistryHarness h;
+  std::string response;
+  grpc::Status ops = HealthCheck(
+      grpc::CreateChannel(h.server().addresses().ops_address, grpc::InsecureChannelCredentials()), &response);
+  INFO(ops.error_message());
+  REQUIRE(ops.ok());
+  CHECK(response == std::string("\x08\x01", 2));  // status: SERVING
+  CHECK(HealthCheck(registry::MakeRegistryChannel(h.anchor(), h.server().addresses().public_address), &response)
+            .error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  CHECK(HealthCheck(registry::MakeAdminChannel(h.server().addresses().admin_address), &response).error_code() ==
+        grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace darvoza::testing
