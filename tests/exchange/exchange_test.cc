@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -418,6 +419,66 @@ TEST_CASE("Exchange: new calls fail over to another provider SS; nothing runs tw
   CHECK(answered_after_kill >= 30);
   // Nothing was executed twice: every backend hit is one answered call.
   CHECK(agencies.backend.hits() == answered.load());
+}
+
+TEST_CASE("Exchange: metadata services list clients, services, rights and descriptions",
+          "[exchange][metadata]") {
+  TwoAgencies agencies;
+  auto stub = v1::Metadata::NewStub(grpc::CreateChannel(agencies.consumer->client_address(),
+                                                        grpc::InsecureChannelCredentials()));
+  auto context = [](const std::string& client, const std::string& service) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("x-road-client", client);
+    if (!service.empty()) ctx->AddMetadata("x-road-service", service);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return ctx;
+  };
+
+  // ListClients: answered by the client's own SS from the global configuration.
+  v1::MetadataClientList clients;
+  auto ctx = context(kBenefitsSubsystem, "");
+  grpc::Status status = stub->ListClients(ctx.get(), v1::MetadataClientsRequest(), &clients);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  std::vector<std::string> names;
+  for (const auto& c : clients.clients()) names.push_back(FormatSubsystemId(c.id()));
+  CHECK(std::find(names.begin(), names.end(), kTaxSubsystem) != names.end());
+  CHECK(std::find(names.begin(), names.end(), kBenefitsSubsystem) != names.end());
+
+  // ListServices and AllowedServices: answered by the provider's SS.
+  v1::MetadataServiceList services;
+  ctx = context(kBenefitsSubsystem, kTaxSubsystem);
+  status = stub->ListServices(ctx.get(), v1::MetadataServicesRequest(), &services);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  REQUIRE(services.services_size() == 1);
+  CHECK(services.services(0).id().service_code() == kGrpcService);
+
+  agencies.fed.AddSubsystem("UZ/GOV/70000002/pensions");
+  agencies.fed.Host(*agencies.consumer, "UZ/GOV/70000002/pensions");
+  agencies.fed.WaitForConfEverywhere();
+  v1::MetadataServiceList allowed;
+  ctx = context("UZ/GOV/70000002/pensions", kTaxSubsystem);
+  status = stub->AllowedServices(ctx.get(), v1::MetadataServicesRequest(), &allowed);
+  REQUIRE(status.ok());
+  CHECK(allowed.services_size() == 0);
+  ctx = context(kBenefitsSubsystem, kTaxSubsystem);
+  status = stub->AllowedServices(ctx.get(), v1::MetadataServicesRequest(), &allowed);
+  REQUIRE(status.ok());
+  CHECK(allowed.services_size() == 1);
+
+  // GetServiceDescription: needs the right to call the service.
+  v1::ServiceDescriptionRequest request;
+  request.set_service_code(kGrpcService);
+  v1::ServiceDescription description;
+  ctx = context(kBenefitsSubsystem, kTaxSubsystem);
+  status = stub->GetServiceDescription(ctx.get(), request, &description);
+  CHECK(status.ok());
+  CHECK(description.id().service_code() == kGrpcService);
+  ctx = context("UZ/GOV/70000002/pensions", kTaxSubsystem);
+  status = stub->GetServiceDescription(ctx.get(), request, &description);
+  CHECK(status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(agencies.backend.hits() == 0);
 }
 
 }  // namespace
