@@ -169,6 +169,7 @@ absl::Status Node::Open() {
     seal_signer_ = seal->signer;
     audit_options.seal_signer = seal_signer_.get();
     audit_options.seal_cert_der = seal->cert->der();
+    seal_cert_sha256_ = seal->cert->sha256();
     audit_options.witness = witness_.get();
   }
   DARVOZA_ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(audit_options));
@@ -382,6 +383,14 @@ v1::StatusReport Node::Status() {
     report.set_last_registry_contact_unix_nanos(ToUnixNanosField(conf_->last_registry_contact()));
   }
   for (const auto& w : renewer_->Warnings()) report.add_warnings(w);
+  // The audit log takes its seal key at open: a renewed seal certificate is used from the next
+  // start of the daemon on.
+  if (auto seal = keys_->SealSigner(); seal.ok() && !seal_cert_sha256_.empty() &&
+                                       seal->cert->sha256() != seal_cert_sha256_) {
+    report.add_warnings(
+        "the seal certificate was renewed: restart darvoza-ss before the old one expires so "
+        "that the audit log seals with the new one");
+  }
   return report;
 }
 

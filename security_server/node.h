@@ -109,6 +109,7 @@ class Node {
   std::unique_ptr<RegistryWitness> witness_;
   std::unique_ptr<GlobalConfClient> conf_;
   std::shared_ptr<crypto::Signer> seal_signer_;  // what the audit log seals with
+  std::string seal_cert_sha256_;                 // and the certificate it names
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<AdminRecorder> recorder_;
   std::unique_ptr<ClientAuthenticator> client_auth_;
