@@ -24,25 +24,12 @@
 namespace darvoza::ss::exchange {
 namespace {
 
-std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
-
 // Metadata a client sends that must not travel to the backend: ours, gRPC's own, and
 // connection-level headers.
 bool IsForwardable(absl::string_view key) {
   return !absl::StartsWith(key, "x-road-") && !absl::StartsWith(key, "grpc-") &&
          !absl::StartsWith(key, ":") && key != "user-agent" && key != "content-type" &&
          key != "te" && key != "host";
-}
-
-std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return "";
-  std::string out;
-  out.reserve(buffer.Length());
-  for (const grpc::Slice& slice : slices) {
-    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return out;
 }
 
 // "/pkg.Svc/Method" -> "pkg.Svc.Method".

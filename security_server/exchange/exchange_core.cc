@@ -1,6 +1,7 @@
 #include "security_server/exchange/exchange_core.h"
 
 #include <utility>
+#include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -72,6 +73,19 @@ absl::StatusOr<std::shared_ptr<grpc::GenericStub>> ExchangeCore::BackendStub(
 bool ExchangeCore::HashOnly(const v1::SubsystemId& subsystem) const {
   auto client = node_.state->GetClient(subsystem);
   return client.ok() && client->hash_only();
+}
+
+std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
+
+std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return "";
+  std::string out;
+  out.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
 }
 
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {

@@ -13,6 +13,8 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/string_ref.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -91,6 +93,10 @@ class ExchangeCore {
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
       ABSL_GUARDED_BY(backends_mu_);
 };
+
+// The bytes of gRPC metadata / a message buffer as a string (one copy).
+std::string ToString(const grpc::string_ref& ref);
+std::string ByteBufferToString(grpc::ByteBuffer& buffer);
 
 // Fills an audit record's identifying fields from a request envelope.
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);

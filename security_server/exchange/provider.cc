@@ -26,19 +26,6 @@
 namespace darvoza::ss::exchange {
 namespace {
 
-std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
-
-std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return "";
-  std::string out;
-  out.reserve(buffer.Length());
-  for (const grpc::Slice& slice : slices) {
-    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return out;
-}
-
 bool ReservedBackendKey(absl::string_view key) {
   return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, ":") || key == "content-type" ||
          key == "user-agent" || key == "te";

@@ -27,40 +27,13 @@
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
 #include "security_server/metrics.h"
-#include "tests/exchange/federation.h"
+#include "tests/exchange/two_agencies.h"
 
 namespace darvoza::testing {
 namespace {
 
 using examples::v1::TaxDebtReply;
 using examples::v1::TaxDebtRequest;
-
-constexpr char kTaxMember[] = "UZ/GOV/70000001";
-constexpr char kTaxSubsystem[] = "UZ/GOV/70000001/tax-registry";
-constexpr char kBenefitsMember[] = "UZ/GOV/70000002";
-constexpr char kBenefitsSubsystem[] = "UZ/GOV/70000002/benefits";
-constexpr char kGrpcService[] = "darvoza.examples.v1.TaxRegistry";
-
-// The example backend on a loopback port.
-class Backend {
- public:
-  explicit Backend(const std::string& name) : service_(name) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    REQUIRE(server_ != nullptr);
-  }
-  ~Backend() { server_->Shutdown(); }
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  int64_t hits() const { return service_.hits(); }
-  const examples::TaxRegistryService& service() const { return service_; }
-
- private:
-  examples::TaxRegistryService service_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-};
 
 struct CallResult {
   grpc::Status status;
@@ -93,29 +66,6 @@ CallResult CallTax(const std::string& ss_client_address, const std::string& clie
   }
   return result;
 }
-
-// Two members, each with its own SS; tax-registry offers the TaxRegistry service to benefits.
-struct TwoAgencies {
-  Federation fed;
-  Backend backend{"tax-backend"};
-  Federation::SecurityServer* provider = nullptr;
-  Federation::SecurityServer* consumer = nullptr;
-
-  explicit TwoAgencies(Clock* clock = nullptr) : fed("UZ", clock) {
-    fed.AddMember(kTaxMember, "State Tax Committee");
-    fed.AddMember(kBenefitsMember, "Ministry of Employment");
-    fed.AddSubsystem(kTaxSubsystem);
-    fed.AddSubsystem(kBenefitsSubsystem);
-    provider = &fed.StartSecurityServer("UZ/GOV/70000001/ss1");
-    consumer = &fed.StartSecurityServer("UZ/GOV/70000002/ss2");
-    fed.Host(*provider, kTaxSubsystem);
-    fed.Host(*consumer, kBenefitsSubsystem);
-    fed.AddService(*provider, kTaxSubsystem, kGrpcService, backend.address());
-    fed.Grant(*provider, absl::StrCat(kTaxSubsystem, "/", kGrpcService),
-              absl::StrCat("subsystem:", kBenefitsSubsystem));
-    fed.WaitForConfEverywhere();
-  }
-};
 
 // The audit records of `ss` for one message id, by kind.
 std::vector<v1::AuditRecordKind> RecordKinds(Federation::SecurityServer& ss,
@@ -232,17 +182,6 @@ TEST_CASE("Exchange: the provider refuses calls without an access right or servi
   CHECK(agencies.backend.hits() == 1);
 }
 
-// Accepts any server certificate (an IS that pins nothing about its own SS, for the test).
-class AcceptAnyServer final : public grpc::experimental::ExternalCertificateVerifier {
- public:
-  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest*,
-              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
-    *sync_status = grpc::Status::OK;
-    return true;
-  }
-  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
-};
-
 // A self-signed IS certificate and its key, written to `dir`; returns the cert's SHA-256.
 std::string MakeIsIdentity(const TempDir& dir, const std::string& name, absl::Time now) {
   auto key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
@@ -259,19 +198,8 @@ std::string MakeIsIdentity(const TempDir& dir, const std::string& name, absl::Ti
 
 CallResult CallTaxOverTls(const std::string& address, const TempDir& dir,
                           const std::string& identity, const std::string& client) {
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      dir.File(identity + ".key"), dir.File(identity + ".pem"), 1);
-  grpc::experimental::TlsChannelCredentialsOptions tls;
-  tls.set_certificate_provider(provider);
-  tls.watch_identity_key_cert_pairs();
-  tls.set_verify_server_certs(false);
-  tls.set_check_call_host(false);
-  tls.set_certificate_verifier(
-      grpc::experimental::ExternalCertificateVerifier::Create<AcceptAnyServer>());
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto stub = examples::v1::TaxRegistry::NewStub(
-      grpc::CreateCustomChannel(address, grpc::experimental::TlsCredentials(tls), args));
+      TlsChannelAs(dir.File(identity + ".key"), dir.File(identity + ".pem"), address));
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-road-client", client);
   ctx.AddMetadata("x-road-service", kTaxSubsystem);
