@@ -3,10 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -40,6 +43,20 @@ std::string JsonValue(const std::string& json, const std::string& key) {
   size_t end = json.find('"', at);
   return end == std::string::npos ? "" : json.substr(at, end - at);
 }
+
+// Linking grpc++_reflection (this library or any other in the process) adds the reflection
+// plugin to every server built; this removes it from a port that must not carry it.
+class NoReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
 
 }  // namespace
 
@@ -105,8 +122,10 @@ absl::Status RegistryServer::StartServers() {
   admin_service_ = std::make_unique<AdminServiceImpl>(registry_.get(), token);
   ops_service_ = std::make_unique<OpsServiceImpl>(registry_.get(), publisher_.get(), clock_);
 
-  // The ops port carries the standard health service; the other ports must not.
+  // The ops port carries the standard health service, the admin port reflection (grpcurl);
+  // the other ports neither.
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   {  // Public: server-authenticated TLS.
     grpc::SslServerCredentialsOptions ssl;
@@ -116,6 +135,7 @@ absl::Status RegistryServer::StartServers() {
     int port = 0;
     builder.AddListeningPort(config_.public_listen, grpc::SslServerCredentials(ssl), &port);
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+    builder.SetOption(std::make_unique<NoReflectionOption>());
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(registration_service_.get());
     builder.RegisterService(conf_service_.get());
@@ -126,7 +146,7 @@ absl::Status RegistryServer::StartServers() {
     }
     addresses_.public_address = WithPort(config_.public_listen, port);
   }
-  {  // Admin: Unix socket, mode 0600, inside the 0700 data directory.
+  {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
     std::string path = config_.AdminSocketPath();
     unlink(path.c_str());  // a stale socket of a previous run; the database lock excludes a live one
     grpc::ServerBuilder builder;
@@ -147,6 +167,7 @@ absl::Status RegistryServer::StartServers() {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
+    builder.SetOption(std::make_unique<NoReflectionOption>());
     builder.SetMaxReceiveMessageSize(4096);
     builder.RegisterService(ops_service_.get());
     ops_server_ = builder.BuildAndStart();

@@ -2,7 +2,8 @@
 // ports (DESIGN.md §9), each its own grpc::Server with only its own services:
 //   public  TLS (server-auth, certificate from the instance root CA): Registration,
 //           GlobalConfService (Get, Watch), Witness
-//   admin   Unix socket (mode 0600, in the 0700 data directory) + admin token: RegistryAdmin
+//   admin   Unix socket (mode 0600, in the 0700 data directory) + admin token: RegistryAdmin,
+//           and server reflection (so grpcurl works)
 //   ops     plaintext, read-only: gRPC health and RegistryOps.Metrics (optional)
 // Once all are serving it writes <data dir>/listen.json:
 //   {"public": "127.0.0.1:40123", "admin": "unix:/tmp/x/admin.sock", "ops": "127.0.0.1:40124"}

@@ -8,6 +8,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/support/sync_stream.h>
 #include <grpcpp/support/byte_buffer.h>
 
 #include <catch2/catch.hpp>
@@ -122,6 +123,45 @@ TEST_CASE("Ops: health is served on the ops port only", "[registry][ops]") {
             .error_code() == grpc::StatusCode::UNIMPLEMENTED);
   CHECK(HealthCheck(registry::MakeAdminChannel(h.server().addresses().admin_address), &response).error_code() ==
         grpc::StatusCode::UNIMPLEMENTED);
+}
+
+}  // namespace darvoza::testing
+
+namespace darvoza::testing {
+
+TEST_CASE("Admin: server reflection is on the admin port only", "[registry][ops]") {
+  RegistryHarness h;
+  auto list_services = [](const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::internal::RpcMethod method("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                     grpc::internal::RpcMethod::BIDI_STREAMING);
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+            channel.get(), method, &context));
+    const std::string list_request("\x3a\x00", 2);  // ServerReflectionRequest{list_services: ""}
+    grpc::Slice slice(list_request);
+    grpc::ByteBuffer request(&slice, 1);
+    stream->Write(request);
+    stream->WritesDone();
+    grpc::ByteBuffer reply;
+    std::string text;
+    while (stream->Read(&reply)) {
+      std::vector<grpc::Slice> slices;
+      (void)reply.Dump(&slices);
+      for (const auto& s : slices) text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    grpc::Status status = stream->Finish();
+    return std::make_pair(status.error_code(), text);
+  };
+  auto admin = list_services(registry::MakeAdminChannel(h.server().addresses().admin_address));
+  CHECK(admin.first == grpc::StatusCode::OK);
+  CHECK(admin.second.find("darvoza.v1.RegistryAdmin") != std::string::npos);
+  auto pub = list_services(registry::MakeRegistryChannel(h.anchor(), h.server().addresses().public_address));
+  CHECK(pub.first == grpc::StatusCode::UNIMPLEMENTED);
+  auto ops = list_services(
+      grpc::CreateChannel(h.server().addresses().ops_address, grpc::InsecureChannelCredentials()));
+  CHECK(ops.first == grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace darvoza::testing
