@@ -109,9 +109,11 @@ absl::StatusOr<v1::ConfigurationAnchor> InitRegistry(const InitOptions& options)
         absl::StrCat("instance '", options.instance, "' is not a valid identifier part: ",
                      part.message()));
   }
-  const std::string& d = options.data_dir;
-  if (d.empty()) return absl::InvalidArgumentError("--data-dir is required");
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
   std::error_code ec;
+  // registry.toml names the directory absolutely, so the daemon may start from anywhere.
+  const std::string d = std::filesystem::absolute(options.data_dir, ec).lexically_normal().string();
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad --data-dir: ", ec.message()));
   if (std::filesystem::exists(DatabasePath(d), ec) || std::filesystem::exists(AnchorPath(d), ec)) {
     return absl::AlreadyExistsError(
         absl::StrCat(d, " already holds a registry; use a fresh directory"));
