@@ -278,6 +278,8 @@ absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState&
   conf.set_generated_at_unix_nanos(absl::ToUnixNanos(now));
   conf.set_expires_at_unix_nanos(absl::ToUnixNanos(now + options_.conf_validity));
   *conf.mutable_members() = state.members();
+  crypto::RevocationList revoked;
+  for (const auto& r : state.revoked()) revoked.Add(r.issuer(), r.serial_hex());
   for (const ServerRecord& s : state.servers()) {
     if (s.revoked()) continue;
     v1::SecurityServerEntry* e = conf.add_security_servers();
@@ -286,7 +288,8 @@ absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState&
     for (const auto& c : s.certificates()) {
       if (c.kind() != v1::CERT_KIND_AUTH) continue;
       auto parsed = crypto::Certificate::FromDer(c.cert_der());
-      if (!parsed.ok() || (*parsed)->not_after() <= now) continue;
+      // A server registered again after a revocation keeps only its new certificates.
+      if (!parsed.ok() || (*parsed)->not_after() <= now || revoked.IsRevoked(**parsed)) continue;
       e->add_auth_cert_sha256((*parsed)->sha256());
     }
     *e->mutable_hosted_subsystems() = s.hosted_subsystems();

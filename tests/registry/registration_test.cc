@@ -245,6 +245,17 @@ TEST_CASE("Registration: revoking a server lists its certificates in the next co
   auto old_key = std::move(ss.auth_key);
   v1::RequestRecord renewal;
   CHECK_FALSE(Submit(h, ss.RenewalRequest(*old_key), &renewal).ok());
+
+  // Registered again (approved by the administrator), only the new auth certificate is listed.
+  v1::RequestRecord again;
+  REQUIRE(Submit(h, ss.RegistrationRequest(), &again).ok());
+  auto new_auth = CertOf(h.Approve(again.id()), v1::CERT_KIND_AUTH);
+  const v1::GlobalConf conf2 = Decode(h.GetConf());
+  const v1::SecurityServerEntry* entry = FindServer(conf2, ss.id);
+  REQUIRE(entry != nullptr);
+  REQUIRE(entry->auth_cert_sha256_size() == 1);
+  CHECK(entry->auth_cert_sha256(0) == new_auth->sha256());
+  CHECK(conf2.revoked_size() == 3);
 }
 
 }  // namespace darvoza::testing
