@@ -1036,6 +1036,7 @@ Registry::Stats Registry::GetStats() const {
   s.history_size = history_size_;
   s.root_ca_not_after = keys_.root_cert->not_after();
   s.conf_cert_not_after = keys_.conf_cert->not_after();
+  s.witness_cert_not_after = keys_.witness_cert->not_after();
   return s;
 }
 

@@ -123,6 +123,7 @@ class Registry {
     uint64_t history_size = 0;
     absl::Time root_ca_not_after;
     absl::Time conf_cert_not_after;
+    absl::Time witness_cert_not_after;
   };
   Stats GetStats() const;
 

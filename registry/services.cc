@@ -325,7 +325,9 @@ grpc::ServerUnaryReactor* OpsServiceImpl::Metrics(grpc::CallbackServerContext* c
                   "darvoza_registry_cert_expiry_seconds{cert=\"root-ca\"} ",
                   absl::ToInt64Seconds(s.root_ca_not_after - now), "\n",
                   "darvoza_registry_cert_expiry_seconds{cert=\"conf-signing\"} ",
-                  absl::ToInt64Seconds(s.conf_cert_not_after - now), "\n");
+                  absl::ToInt64Seconds(s.conf_cert_not_after - now), "\n",
+                  "darvoza_registry_cert_expiry_seconds{cert=\"witness\"} ",
+                  absl::ToInt64Seconds(s.witness_cert_not_after - now), "\n");
   absl::StrAppend(&text, "# TYPE darvoza_registry_members gauge\ndarvoza_registry_members ", s.members, "\n");
   absl::StrAppend(&text, "# TYPE darvoza_registry_servers gauge\ndarvoza_registry_servers ", s.servers, "\n");
   absl::StrAppend(&text, "# TYPE darvoza_registry_pending_requests gauge\ndarvoza_registry_pending_requests ",
