@@ -13,6 +13,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <functional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -608,7 +609,18 @@ CertificateCache::CertificateCache(size_t max_entries) : max_entries_(max_entrie
 }
 
 absl::StatusOr<std::shared_ptr<const Certificate>> CertificateCache::Get(absl::string_view der) {
-  std::string key = Sha256(der);
+  return GetOrParse(Sha256(der), [der] { return Certificate::FromDer(der); });
+}
+
+absl::StatusOr<std::shared_ptr<const Certificate>> CertificateCache::GetPem(
+    absl::string_view pem) {
+  // A different prefix keeps PEM keys apart from DER keys in the one map.
+  return GetOrParse(absl::StrCat("pem:", Sha256(pem)), [pem] { return Certificate::FromPem(pem); });
+}
+
+absl::StatusOr<std::shared_ptr<const Certificate>> CertificateCache::GetOrParse(
+    std::string key,
+    const std::function<absl::StatusOr<std::shared_ptr<const Certificate>>()>& parse) {
   {
     absl::MutexLock lock(&mu_);
     auto it = by_sha256_.find(key);
@@ -619,7 +631,7 @@ absl::StatusOr<std::shared_ptr<const Certificate>> CertificateCache::Get(absl::s
   }
   // Parse without the lock: it is the slow part, and two threads parsing the same new
   // certificate at once is harmless (the first one stored wins).
-  auto cert = Certificate::FromDer(der);
+  auto cert = parse();
   if (!cert.ok()) return cert.status();
   absl::MutexLock lock(&mu_);
   if (by_sha256_.size() >= max_entries_ && !by_sha256_.contains(key)) by_sha256_.clear();

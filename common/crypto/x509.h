@@ -15,6 +15,7 @@
 #define DARVOZA_COMMON_CRYPTO_X509_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,10 +166,17 @@ class CertificateCache {
 
   // The parsed certificate for `der`, parsing it only on first sight.
   absl::StatusOr<std::shared_ptr<const Certificate>> Get(absl::string_view der);
+  // The same for PEM text (what TLS stacks hand out for a peer), keyed by the text's hash:
+  // decoding PEM costs more than the DER parse.
+  absl::StatusOr<std::shared_ptr<const Certificate>> GetPem(absl::string_view pem);
   size_t size() const;
   uint64_t hits() const;
 
  private:
+  absl::StatusOr<std::shared_ptr<const Certificate>> GetOrParse(
+      std::string key,
+      const std::function<absl::StatusOr<std::shared_ptr<const Certificate>>()>& parse);
+
   const size_t max_entries_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const Certificate>> by_sha256_

@@ -152,12 +152,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     std::vector<grpc::string_ref> pems =
         auth == nullptr ? std::vector<grpc::string_ref>{} : auth->FindPropertyValues("x509_pem_cert");
     if (pems.empty()) return refused("the caller presented no TLS certificate");
-    auto cert = core_->verifier().certificates().Get(ToString(pems[0]));
-    if (!cert.ok()) {
-      auto parsed = crypto::Certificate::FromPem(ToString(pems[0]));
-      if (!parsed.ok()) return refused("the caller's TLS certificate is unreadable");
-      cert = *std::move(parsed);
-    }
+    auto cert = core_->verifier().certificates().GetPem(
+        absl::string_view(pems[0].data(), pems[0].size()));
+    if (!cert.ok()) return refused("the caller's TLS certificate is unreadable");
     const v1::SecurityServerEntry* peer = FindServerByAuthFingerprint(*conf_, (*cert)->sha256());
     if (peer == nullptr) {
       return refused("the caller's TLS certificate belongs to no security server of the "

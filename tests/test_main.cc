@@ -1,0 +1,23 @@
+// The main() of every Catch2 test executable. It sets what each test process needs before
+// anything else runs, so a test behaves the same under CTest, by hand, or in a debugger
+// (CTest's per-test ENVIRONMENT does not survive catch_discover_tests' list handling).
+#define CATCH_CONFIG_RUNNER
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+
+// Read by the sanitizer runtimes at start-up, before main(). The leak suppressions list
+// third-party frames only (tests/lsan.supp says why for each).
+extern "C" const char* __asan_default_options() { return "quarantine_size_mb=4:detect_leaks=1"; }
+extern "C" const char* __lsan_default_options() {
+  return "suppressions=" DARVOZA_LSAN_SUPPRESSIONS ":print_suppressions=0";
+}
+
+int main(int argc, char** argv) {
+  // Before the first gRPC TLS credentials (DESIGN.md §4): RSA-only TLS 1.2 suites with
+  // EC-only certificates leave TLS 1.3 the only handshake. An explicit setting wins.
+  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384", 0);
+  setenv("DARVOZA_BUILD_DIR", DARVOZA_BUILD_DIR_DEFAULT, 0);
+  setenv("DARVOZA_SOURCE_DIR", DARVOZA_SOURCE_DIR_DEFAULT, 0);
+  return Catch::Session().run(argc, argv);
+}
