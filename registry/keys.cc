@@ -10,7 +10,7 @@
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "registry/config.h"
-#include "registry/files.h"
+#include "common/files.h"
 #include "registry/store.h"
 #include "proto/registry.pb.h"
 

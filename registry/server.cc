@@ -20,7 +20,7 @@
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
-#include "registry/files.h"
+#include "common/files.h"
 #include "registry/keys.h"
 #include "registry/registry.h"
 #include "registry/services.h"

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
-#include "security_server/files.h"
+#include "common/files.h"
 
 namespace darvoza::ss {
 

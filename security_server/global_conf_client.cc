@@ -9,7 +9,7 @@
 #include "common/globalconf.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/metrics.h"
 #include "security_server/registry_client.h"
 

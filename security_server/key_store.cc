@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
-#include "security_server/files.h"
+#include "common/files.h"
 
 namespace darvoza::ss {
 namespace {

@@ -25,7 +25,7 @@
 #include "common/status_macros.h"
 #include "security_server/admin_recorder.h"
 #include "security_server/admin_service.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/peer_check.h"
 #include "security_server/provisioning.h"
 #include "security_server/registry_client.h"

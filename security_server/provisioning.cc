@@ -10,7 +10,7 @@
 #include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/key_store.h"
 #include "security_server/registry_client.h"
 

@@ -6,7 +6,7 @@
 #include "common/faults.h"
 #include "common/identifiers.h"
 #include "common/globalconf.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/metrics.h"
 #include "tests/security_server/ss_test_util.h"
@@ -17,7 +17,7 @@ namespace {
 std::unique_ptr<ss::GlobalConfClient> MakeClient(const std::string& data_dir,
                                                  TestRegistry& registry, Clock* clock,
                                                  ss::MetricsRegistry* metrics = nullptr) {
-  REQUIRE(ss::MakeDirectory(data_dir, 0700).ok());
+  REQUIRE(darvoza::MakeDirectory(data_dir, 0700).ok());
   ss::GlobalConfClientOptions options;
   options.data_dir = data_dir;
   auto anchor = LoadConfigurationAnchor(registry.anchor_file());

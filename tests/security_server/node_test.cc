@@ -9,7 +9,7 @@
 #include "audit/audit_log.h"
 #include "common/faults.h"
 #include "common/identifiers.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/provisioning.h"
 #include "tests/security_server/ss_test_util.h"
 
@@ -53,7 +53,7 @@ TEST_CASE("Node: init, register, approval, hosting request and status", "[ss][no
   CHECK(FileMode(config.data_dir + "/keys/seal.key") == 0600);
   CHECK(FileMode(config.data_dir + "/keys/signing-UZ~GOV~70000001.key") == 0600);
   CHECK(FileMode(config.data_dir + "/admin.token") == 0600);
-  CHECK(ss::FileExists(config.data_dir + "/csr/auth.csr"));
+  CHECK(darvoza::FileExists(config.data_dir + "/csr/auth.csr"));
   // init twice is refused.
   ss::InitOptions again;
   again.config = config;
@@ -73,7 +73,7 @@ TEST_CASE("Node: init, register, approval, hosting request and status", "[ss][no
   REQUIRE(approved.ok());
   CHECK(approved->id() == pending->id());  // polled, not submitted again
   CHECK(approved->state() == v1::APPROVED);
-  CHECK(ss::FileExists(config.data_dir + "/certs/auth.pem"));
+  CHECK(darvoza::FileExists(config.data_dir + "/certs/auth.pem"));
 
   auto started = ss::Node::Start(config, &clock);
   INFO(started.status().ToString());
@@ -200,8 +200,8 @@ TEST_CASE("Node: each port answers only its own services", "[ss][node][ports]") 
 
     // The SS port with a certificate the configuration lists (this SS's own): the handshake
     // succeeds, and there is neither health nor reflection behind it.
-    auto key_pem = ss::ReadWholeFile(ss.config.data_dir + "/keys/auth.key").value();
-    auto cert_pem = ss::ReadWholeFile(ss.config.data_dir + "/certs/auth.pem").value();
+    auto key_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/keys/auth.key").value();
+    auto cert_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/certs/auth.pem").value();
     auto peer = TlsChannelWithIdentity(node.addresses().ss, key_pem, cert_pem);
     CHECK(GenericUnary(peer, kHealthCheck, "", &response).error_code() ==
           grpc::StatusCode::UNIMPLEMENTED);

@@ -24,7 +24,7 @@
 #include "common/identifiers.h"
 #include "proto/registry.grpc.pb.h"
 #include "registry/client.h"
-#include "registry/files.h"
+#include "common/files.h"
 #include "registry/keys.h"
 #include "registry/server.h"
 #include "tools/cli/commands.h"
@@ -432,7 +432,7 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
       *exit_code = RunAdmin<v1::SignedGlobalConf>(
           *target, [&](auto& s, auto* c, auto* r) { return s.GetConf(c, v1::AdminEmpty(), r); },
           [&](const v1::SignedGlobalConf& sc) {
-            absl::Status written = registry::WriteFileAtomically(*file, sc.SerializeAsString(), 0644);
+            absl::Status written = darvoza::WriteFileAtomically(*file, sc.SerializeAsString(), 0644);
             if (!written.ok()) return Fail(written);
             v1::GlobalConf conf;
             conf.ParseFromString(sc.conf());
@@ -456,7 +456,7 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
           *target, [&](auto& s, auto* c, auto* r) { return s.RotateConfKey(c, v1::AdminEmpty(), r); },
           [&](const v1::RotateConfKeyResponse& r) {
             if (!out->empty()) {
-              absl::Status written = registry::WriteFileAtomically(*out, r.anchor(), 0644);
+              absl::Status written = darvoza::WriteFileAtomically(*out, r.anchor(), 0644);
               if (!written.ok()) return Fail(written);
             }
             std::cout << "new configuration-signing key in use; the registry's anchor.bin now lists the old and "
@@ -513,7 +513,7 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
         *exit_code = Fail(anchor.status());
         return;
       }
-      auto bytes = registry::ReadWholeFile(*file);
+      auto bytes = darvoza::ReadWholeFile(*file);
       if (!bytes.ok()) {
         *exit_code = Fail(bytes.status());
         return;
@@ -532,7 +532,7 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
     auto* show = conf->add_subcommand("show", "print a configuration file, decoded (no checks)");
     show->add_option("file", *file)->required();
     show->callback([=] {
-      auto bytes = registry::ReadWholeFile(*file);
+      auto bytes = darvoza::ReadWholeFile(*file);
       v1::SignedGlobalConf sc;
       v1::GlobalConf gc;
       if (!bytes.ok() || !sc.ParseFromString(*bytes) || !gc.ParseFromString(sc.conf())) {

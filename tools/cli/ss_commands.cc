@@ -29,7 +29,7 @@
 #include "proto/security_server.grpc.pb.h"
 #include "security_server/admin_service.h"
 #include "security_server/config.h"
-#include "security_server/files.h"
+#include "common/files.h"
 #include "security_server/node.h"
 #include "security_server/provisioning.h"
 #include "tools/cli/commands.h"
@@ -292,7 +292,7 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
     request.set_backend(o->backend);
     request.set_timeout_millis(o->timeout_ms);
     if (!o->description.empty()) {
-      auto bytes = ss::ReadWholeFile(o->description);
+      auto bytes = darvoza::ReadWholeFile(o->description);
       if (!bytes.ok()) {
         *exit_code = Fail(bytes.status());
         return;

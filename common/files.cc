@@ -1,4 +1,4 @@
-#include "registry/files.h"
+#include "common/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,19 +6,20 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 
-namespace darvoza::registry {
+namespace darvoza {
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode) {
   std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", strerror(errno)));
-  fchmod(fd, mode);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", strerror(errno)));
+  }
+  fchmod(fd, mode);  // umask must not widen or narrow what the caller asked for
   size_t done = 0;
   while (done < contents.size()) {
     ssize_t n = write(fd, contents.data() + done, contents.size() - done);
@@ -38,27 +39,44 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", strerror(err)));
+    return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", strerror(err)));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, " cannot be read"));
-  std::stringstream ss;
+  if (!in) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return absl::InternalError(absl::StrCat("cannot read ", path, ": ", strerror(errno)));
+  }
+  std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
 absl::Status MakeDirectory(const std::string& path, int mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create directory ", path, ": ", ec.message()));
-  if (chmod(path.c_str(), mode) != 0) {
-    return absl::InternalError(absl::StrCat("cannot chmod ", path, ": ", strerror(errno)));
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    std::string part = path.substr(0, pos);
+    if (mkdir(part.c_str(), pos == std::string::npos ? mode : 0755) != 0 && errno != EEXIST) {
+      return absl::InternalError(absl::StrCat("cannot create ", part, ": ", strerror(errno)));
+    }
   }
   return absl::OkStatus();
 }
 
-}  // namespace darvoza::registry
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+absl::Status RenameFile(const std::string& from, const std::string& to) {
+  if (rename(from.c_str(), to.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", from, " to ", to, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace darvoza

@@ -1,13 +1,14 @@
-// Small file helpers for the security server's data directory.
-#ifndef DARVOZA_SECURITY_SERVER_FILES_H_
-#define DARVOZA_SECURITY_SERVER_FILES_H_
+// Small file helpers for the daemons' data directories (keys, certificates, anchors,
+// configurations): whole-file reads and crash-safe writes.
+#ifndef DARVOZA_COMMON_FILES_H_
+#define DARVOZA_COMMON_FILES_H_
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace darvoza::ss {
+namespace darvoza {
 
 // Writes `contents` to `path` through a temporary file in the same directory that is fsynced
 // and renamed, created with `mode`. INTERNAL naming the path on failure.
@@ -20,6 +21,6 @@ bool FileExists(const std::string& path);
 // rename(2). INTERNAL on failure.
 absl::Status RenameFile(const std::string& from, const std::string& to);
 
-}  // namespace darvoza::ss
+}  // namespace darvoza
 
-#endif  // DARVOZA_SECURITY_SERVER_FILES_H_
+#endif  // DARVOZA_COMMON_FILES_H_
