@@ -113,7 +113,7 @@ TEST_CASE("Seals every N records, and after T of clock time", "[audit]") {
   CHECK(report.receipts == 3);
 }
 
-TEST_CASE("An unreachable witness never blocks appends; seals are re-sent later", "[audit]") {
+TEST_CASE("An unreachable witness never blocks appends, and seals are re-sent later", "[audit]") {
   LogFixture f;
   auto log = AuditLog::Open(f.Options());
   REQUIRE(log.ok());

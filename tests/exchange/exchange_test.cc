@@ -299,7 +299,7 @@ TEST_CASE("Exchange: a provider address answered by another SS is refused by the
   CHECK(agencies.backend.hits() == 1);
 }
 
-TEST_CASE("Exchange: new calls fail over to another provider SS; nothing runs twice",
+TEST_CASE("Exchange: new calls fail over to another provider SS, and nothing runs twice",
           "[exchange][failover]") {
   TwoAgencies agencies;
   // A second SS of the tax member hosts the same subsystem.

@@ -19,7 +19,7 @@
 
 namespace darvoza::testing {
 
-TEST_CASE("Watch: sends the current configuration, then each new serial; ends on shutdown",
+TEST_CASE("Watch: sends the current configuration, then each new serial, and ends on shutdown",
           "[registry][watch]") {
   RegistryHarness h;
   auto stub = h.ConfStub();
