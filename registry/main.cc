@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/tls.h"
 #include "registry/config.h"
 #include "registry/server.h"
 
@@ -31,9 +32,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "darvoza-registry: --config FILE is required\n");
     return 2;
   }
-  // DESIGN.md §4: with EC-only certificates, RSA-only TLS 1.2 suites leave only TLS 1.3.
-  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
-         /*overwrite=*/0);
+  darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
 
   // Block the stop signals before any thread starts, then wait for one of them.
   sigset_t stop;

@@ -7,12 +7,12 @@
 #include <CLI/CLI.hpp>
 
 #include "common/clock.h"
+#include "common/tls.h"
 #include "security_server/config.h"
 #include "security_server/node.h"
 
 int main(int argc, char** argv) {
-  // Before any gRPC credentials exist (DESIGN.md §4); an explicit setting wins.
-  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384", 0);
+  darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
   CLI::App app{"darvoza-ss: a Darvoza security server"};
   std::string config_path;
   app.add_option("-c,--config", config_path, "ss.toml (written by `darvoza ss init`)")

@@ -16,16 +16,17 @@
 #include <grpcpp/impl/server_builder_plugin.h>
 
 #include "absl/strings/match.h"
-#include "audit/audit_log.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "audit/audit_log.h"
 #include "common/crypto/hash.h"
+#include "common/files.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "security_server/admin_recorder.h"
 #include "security_server/admin_service.h"
-#include "common/files.h"
 #include "security_server/peer_check.h"
 #include "security_server/provisioning.h"
 #include "security_server/registry_client.h"
@@ -121,10 +122,7 @@ Node::Node(const SsConfig& config, Clock* clock) : config_(config), clock_(clock
 Node::~Node() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const SsConfig& config, Clock* clock) {
-  // Before any credentials (DESIGN.md §4): with EC-only certificates, RSA-only TLS 1.2 suites
-  // leave TLS 1.3 the only handshake that can succeed. An explicit setting wins.
-  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
-         /*overwrite=*/0);
+  RestrictTlsToVersion13();  // before any credentials (common/tls.h)
   std::unique_ptr<Node> node(new Node(config, clock != nullptr ? clock : Clock::Real()));
   DARVOZA_RETURN_IF_ERROR(node->Open());
   DARVOZA_RETURN_IF_ERROR(node->StartServers());

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/tls.h"
+
 // Read by the sanitizer runtimes at start-up, before main(). The leak suppressions list
 // third-party frames only (tests/lsan.supp says why for each).
 extern "C" const char* __asan_default_options() { return "quarantine_size_mb=4:detect_leaks=1"; }
@@ -14,9 +16,7 @@ extern "C" const char* __lsan_default_options() {
 }
 
 int main(int argc, char** argv) {
-  // Before the first gRPC TLS credentials (DESIGN.md §4): RSA-only TLS 1.2 suites with
-  // EC-only certificates leave TLS 1.3 the only handshake. An explicit setting wins.
-  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384", 0);
+  darvoza::RestrictTlsToVersion13();  // before the first gRPC TLS credentials (common/tls.h)
   setenv("DARVOZA_BUILD_DIR", DARVOZA_BUILD_DIR_DEFAULT, 0);
   setenv("DARVOZA_SOURCE_DIR", DARVOZA_SOURCE_DIR_DEFAULT, 0);
   return Catch::Session().run(argc, argv);

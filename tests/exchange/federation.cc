@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/identifiers.h"
+#include "common/tls.h"
 #include "registry/client.h"
 #include "registry/config.h"
 #include "registry/keys.h"
@@ -36,10 +37,7 @@ int PickFreePort() {
 
 Federation::Federation(const std::string& instance, Clock* clock)
     : clock_(clock != nullptr ? clock : Clock::Real()), instance_(instance) {
-  // Before the first TLS credentials of the process (DESIGN.md §4): RSA-only TLS 1.2 suites
-  // with EC-only certificates leave TLS 1.3 the only handshake. CTest sets it too.
-  setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
-         /*overwrite=*/0);
+  RestrictTlsToVersion13();  // before the process's first TLS credentials (common/tls.h)
   registry::InitOptions init;
   init.instance = instance;
   init.data_dir = dir_.File("registry");

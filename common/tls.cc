@@ -1,0 +1,11 @@
+#include "common/tls.h"
+
+#include <stdlib.h>
+
+namespace darvoza {
+
+void RestrictTlsToVersion13() {
+  setenv(kGrpcCipherSuitesEnv, kRsaOnlyTls12CipherSuites, /*overwrite=*/0);
+}
+
+}  // namespace darvoza

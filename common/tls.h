@@ -1,0 +1,22 @@
+// TLS 1.3 only, although gRPC 1.51 has no TLS version setting (DESIGN.md §4).
+//
+// Darvoza's certificates are all EC (P-256 or Ed25519). Restricting gRPC's TLS 1.2 cipher
+// suites to RSA-only ones leaves no TLS 1.2 suite that an EC certificate can serve, so TLS 1.3
+// is the only handshake that can succeed. gRPC reads the setting from the environment once,
+// before its first TLS credentials: every process calls RestrictTlsToVersion13() first thing.
+#ifndef DARVOZA_COMMON_TLS_H_
+#define DARVOZA_COMMON_TLS_H_
+
+namespace darvoza {
+
+inline constexpr char kGrpcCipherSuitesEnv[] = "GRPC_SSL_CIPHER_SUITES";
+inline constexpr char kRsaOnlyTls12CipherSuites[] =
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
+
+// Sets GRPC_SSL_CIPHER_SUITES to the RSA-only TLS 1.2 suites unless the environment already
+// has a value (an operator's explicit setting wins). REQUIRES: no gRPC TLS credentials yet.
+void RestrictTlsToVersion13();
+
+}  // namespace darvoza
+
+#endif  // DARVOZA_COMMON_TLS_H_
