@@ -27,6 +27,7 @@
 #include "common/files.h"
 #include "registry/keys.h"
 #include "registry/server.h"
+#include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
 namespace darvoza::cli {
@@ -50,15 +51,9 @@ int Fail(const std::string& message) {
 }
 
 int Fail(const absl::Status& status) {
-  std::string fault = FaultCode(status);
-  std::string text = absl::StrCat("error: ", status.message());
-  if (!fault.empty()) absl::StrAppend(&text, " [", fault, "]");
-  std::cerr << text << "\n";
-  if (status.code() == absl::StatusCode::kUnavailable) {
-    std::cerr << "hint: is darvoza-registry running? Start it with "
-                 "`darvoza-registry --config <data-dir>/registry.toml`.\n";
-  }
-  return 1;
+  return PrintFailure(status,
+                      "is darvoza-registry running? Start it with "
+                      "`darvoza-registry --config <data-dir>/registry.toml`.");
 }
 
 // A connected admin stub plus the token, or an error already printed.

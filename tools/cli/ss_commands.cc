@@ -24,29 +24,24 @@
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
 #include "common/faults.h"
+#include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "proto/security_server.grpc.pb.h"
 #include "security_server/admin_service.h"
 #include "security_server/config.h"
-#include "common/files.h"
 #include "security_server/node.h"
 #include "security_server/provisioning.h"
+#include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
 namespace darvoza::cli {
 namespace {
 
 int Fail(const absl::Status& status) {
-  std::string fault = FaultCode(status);
-  std::string text = absl::StrCat("error: ", status.message());
-  if (!fault.empty()) absl::StrAppend(&text, " [", fault, "]");
-  std::cerr << text << "\n";
-  if (status.code() == absl::StatusCode::kUnavailable) {
-    std::cerr << "hint: is darvoza-ss running? Start it with "
-                 "`darvoza-ss --config <data-dir>/ss.toml`.\n";
-  }
-  return 1;
+  return PrintFailure(status,
+                      "is darvoza-ss running? Start it with "
+                      "`darvoza-ss --config <data-dir>/ss.toml`.");
 }
 
 // A connected admin stub plus the token.
