@@ -51,6 +51,14 @@ absl::StatusOr<std::string> ServiceCodeFromMethod(absl::string_view method) {
   return code;
 }
 
+ABSL_CONST_INIT absl::Mutex g_hook_mu(absl::kConstInit);
+std::function<void(v1::SignedMessage&)>* g_outgoing_hook ABSL_GUARDED_BY(g_hook_mu) = nullptr;
+
+void ApplyOutgoingHook(v1::SignedMessage& message) {
+  absl::MutexLock lock(&g_hook_mu);
+  if (g_outgoing_hook != nullptr) (*g_outgoing_hook)(message);
+}
+
 bool NeverSent(const grpc::Status& status) {
   // gRPC fails a call before it reaches the wire with exactly this message when no connection
   // to the target could be made (refused, unreachable, or the TLS handshake failed).
@@ -266,6 +274,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()), /*wait=*/false,
                  [](absl::Status) {});
 
+    ApplyOutgoingHook(signed_request_);
     attempt_started_ = core_->node().clock->Now();
     attempt_started_mono_ = core_->node().clock->MonotonicNow();
     {
@@ -451,6 +460,13 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
 };
 
 }  // namespace
+
+void SetOutgoingRequestHookForTest(std::function<void(v1::SignedMessage&)> hook) {
+  absl::MutexLock lock(&g_hook_mu);
+  delete g_outgoing_hook;
+  g_outgoing_hook =
+      hook ? new std::function<void(v1::SignedMessage&)>(std::move(hook)) : nullptr;
+}
 
 grpc::ServerGenericBidiReactor* ConsumerService::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {

@@ -11,11 +11,18 @@
 #ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_CONSUMER_H_
 #define DARVOZA_SECURITY_SERVER_EXCHANGE_CONSUMER_H_
 
+#include <functional>
+
 #include <grpcpp/generic/async_generic_service.h>
 
 #include "security_server/exchange/exchange_core.h"
 
 namespace darvoza::ss::exchange {
+
+// Test-only: `hook` sees (and may change) every signed request this process's consumer SSs
+// are about to put on the wire, after it was logged: a stand-in for whatever lies between two
+// security servers. Null removes it. Not for production code.
+void SetOutgoingRequestHookForTest(std::function<void(v1::SignedMessage&)> hook);
 
 // The generic service of one client port. Calls run as callback reactors; no thread per call.
 class ConsumerService final : public grpc::CallbackGenericService {

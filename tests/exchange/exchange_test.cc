@@ -23,6 +23,7 @@
 #include "proto/envelope.pb.h"
 #include "proto/example_agency.grpc.pb.h"
 #include "proto/exchange.grpc.pb.h"
+#include "security_server/exchange/consumer.h"
 #include "security_server/exchange/signed_message.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
@@ -407,6 +408,98 @@ TEST_CASE("Exchange: metadata services list clients, services, rights and descri
   status = stub->GetServiceDescription(ctx.get(), request, &description);
   CHECK(status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
   CHECK(agencies.backend.hits() == 0);
+}
+
+// Installs an outgoing-request hook for one scope (what lies between the two SSs).
+class WireHook {
+ public:
+  explicit WireHook(std::function<void(v1::SignedMessage&)> hook) {
+    ss::exchange::SetOutgoingRequestHookForTest(std::move(hook));
+  }
+  ~WireHook() { ss::exchange::SetOutgoingRequestHookForTest(nullptr); }
+};
+
+TEST_CASE("Exchange: refusals between the SSs reach the client and the consumer's log",
+          "[exchange][provider]") {
+  TwoAgencies agencies;
+  const std::string port = agencies.consumer->client_address();
+  auto identity = agencies.consumer->node->services().keys->SigningSigner(
+      *ParseMemberId(kBenefitsMember));
+  REQUIRE(identity.ok());
+  // Changes the envelope and signs it again, as a consumer with a wrong clock or target would.
+  auto resign = [&](v1::SignedMessage& message, const std::function<void(v1::Envelope&)>& change,
+                    crypto::SignatureContext context) {
+    v1::Envelope envelope;
+    REQUIRE(envelope.ParseFromString(message.envelope()));
+    change(envelope);
+    auto signed_message =
+        ss::exchange::SignMessage(*identity, context, envelope.SerializeAsString(), message.body());
+    REQUIRE(signed_message.ok());
+    message = *signed_message;
+  };
+  auto expect = [&](const std::string& fault, grpc::StatusCode code) {
+    CallResult result = CallTax(port, kBenefitsSubsystem);
+    INFO("expected " << fault << ", got " << result.fault << ": "
+                     << result.status.error_message());
+    CHECK(result.status.error_code() == code);
+    CHECK(result.fault == fault);
+    CHECK(HasRefusal(*agencies.consumer, fault));
+  };
+
+  {
+    WireHook tamper([](v1::SignedMessage& m) {
+      v1::Envelope envelope;
+      envelope.ParseFromString(m.envelope());
+      envelope.set_user_id("someone-else");
+      m.set_envelope(envelope.SerializeAsString());
+    });
+    expect("Server.ServerProxy.InvalidSignature", grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    WireHook other_context([&](v1::SignedMessage& m) {
+      resign(m, [](v1::Envelope&) {}, crypto::SignatureContext::kResponse);
+    });
+    expect("Server.ServerProxy.InvalidSignature", grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    WireHook stale([&](v1::SignedMessage& m) {
+      resign(m,
+             [&](v1::Envelope& e) {
+               e.set_created_at_unix_nanos(
+                   absl::ToUnixNanos(agencies.fed.clock()->Now() - absl::Minutes(10)));
+             },
+             crypto::SignatureContext::kRequest);
+    });
+    expect("Server.ServerProxy.ReplayedMessage", grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    WireHook elsewhere([&](v1::SignedMessage& m) {
+      resign(m,
+             [](v1::Envelope& e) {
+               *e.mutable_target_server() = *ParseSecurityServerId("UZ/GOV/70000001/ss9");
+             },
+             crypto::SignatureContext::kRequest);
+    });
+    expect("Server.ServerProxy.WrongTargetServer", grpc::StatusCode::PERMISSION_DENIED);
+  }
+  CHECK(agencies.backend.hits() == 0);
+
+  // A replay: the first request passes, the same bytes sent again are refused, also after the
+  // provider restarted.
+  v1::SignedMessage first;
+  {
+    WireHook record([&](v1::SignedMessage& m) { first = m; });
+    REQUIRE(CallTax(port, kBenefitsSubsystem).status.ok());
+  }
+  CHECK(agencies.backend.hits() == 1);
+  {
+    WireHook replay([&](v1::SignedMessage& m) { m = first; });
+    expect("Server.ServerProxy.ReplayedMessage", grpc::StatusCode::UNAUTHENTICATED);
+    agencies.fed.RestartSecurityServer(*agencies.provider);
+    agencies.fed.WaitForConfEverywhere();
+    expect("Server.ServerProxy.ReplayedMessage", grpc::StatusCode::UNAUTHENTICATED);
+  }
+  CHECK(agencies.backend.hits() == 1);
 }
 
 }  // namespace
