@@ -6,11 +6,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 sanitize=ON
 build_type=Debug
+testing=ON
 build_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-sanitize) sanitize=OFF; shift ;;
-    --release) sanitize=OFF; build_type=Release; shift ;;
+    --release) sanitize=OFF; build_type=Release; testing=OFF; shift ;;  # demo and benchmarks
     --build-dir) build_dir=$2; shift 2 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -21,6 +22,6 @@ fi
 
 "$root/tools/install-deps.sh" >&2
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
-  -DDARVOZA_SANITIZE="$sanitize" >&2
+  -DDARVOZA_SANITIZE="$sanitize" -DDARVOZA_TESTING="$testing" >&2
 cmake --build "$build_dir" -j "$(nproc)" >&2
 echo "$build_dir"
