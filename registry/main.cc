@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/tls.h"
 #include "registry/config.h"
@@ -33,6 +34,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
+#ifdef NDEBUG
+  // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
+  // one global graph; tests and Debug builds keep it, a Release daemon does not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
 
   // Block the stop signals before any thread starts, then wait for one of them.
   sigset_t stop;

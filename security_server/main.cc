@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/tls.h"
 #include "security_server/config.h"
@@ -13,6 +14,11 @@
 
 int main(int argc, char** argv) {
   darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
+#ifdef NDEBUG
+  // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
+  // one global graph; tests and Debug builds keep it, a Release daemon does not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   CLI::App app{"darvoza-ss: a Darvoza security server"};
   std::string config_path;
   app.add_option("-c,--config", config_path, "ss.toml (written by `darvoza ss init`)")
