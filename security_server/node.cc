@@ -51,6 +51,7 @@ class NoReflectionOption final : public grpc::ServerBuilderOption {
 
 // A builder for a port that carries only its own services: no health, no reflection.
 void BareServer(grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(kMaxSecurityServerMessageBytes);
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
   builder.SetOption(std::make_unique<NoReflectionOption>());
 }

@@ -29,6 +29,12 @@ class AuditLog;
 
 namespace darvoza::ss {
 
+// The largest request or response body passed through, and the largest message the SS-to-SS
+// and client ports accept (the body plus room for the envelope and certificate chain), so that
+// an oversized body gets the consumer's clear refusal rather than gRPC's.
+inline constexpr int kMaxPassThroughBodyBytes = 16 << 20;
+inline constexpr int kMaxSecurityServerMessageBytes = kMaxPassThroughBodyBytes + (1 << 20);
+
 // What the exchange needs from the node. All pointers outlive the exchange. Thread-safe.
 struct NodeServices {
   v1::SecurityServerId self;

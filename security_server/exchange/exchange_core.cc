@@ -61,8 +61,8 @@ absl::StatusOr<std::shared_ptr<grpc::GenericStub>> ExchangeCore::BackendStub(
   auto it = backends_.find(backend);
   if (it != backends_.end()) return it->second;
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
-  args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetMaxReceiveMessageSize(kMaxSecurityServerMessageBytes);
+  args.SetMaxSendMessageSize(kMaxSecurityServerMessageBytes);
   auto channel = grpc::CreateCustomChannel(backend.substr(kScheme.size()),
                                            grpc::InsecureChannelCredentials(), args);
   auto stub = std::make_shared<grpc::GenericStub>(channel);

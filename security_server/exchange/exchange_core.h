@@ -53,7 +53,7 @@ struct ExchangeOptions {
   // Provider's deadline for the backend when the service sets none. Default: 30 s.
   absl::Duration backend_timeout = absl::Seconds(30);
   // Largest request or response body passed through. Default: 16 MiB.
-  size_t max_message_bytes = 16u << 20;
+  size_t max_message_bytes = kMaxPassThroughBodyBytes;
 };
 
 class ExchangeCore {

@@ -15,6 +15,7 @@
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
 #include "security_server/metrics.h"
+#include "security_server/node_services.h"
 #include "security_server/peer_check.h"
 
 namespace darvoza::ss::exchange {
@@ -137,8 +138,8 @@ absl::StatusOr<std::shared_ptr<ProviderPeer>> ProviderPool::PeerFor(
                  "cannot create TLS credentials for the SS-to-SS channel");
   }
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxSecurityServerMessageBytes);
+  args.SetMaxSendMessageSize(kMaxSecurityServerMessageBytes);
   // One channel per provider, never shared with another target's verifier.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

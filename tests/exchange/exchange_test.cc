@@ -47,8 +47,10 @@ struct CallResult {
 CallResult CallTax(const std::string& ss_client_address, const std::string& client,
                    const std::string& service = kTaxSubsystem,
                    const std::string& person = "31234567890123") {
-  auto stub = examples::v1::TaxRegistry::NewStub(
-      grpc::CreateChannel(ss_client_address, grpc::InsecureChannelCredentials()));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto stub = examples::v1::TaxRegistry::NewStub(grpc::CreateCustomChannel(
+      ss_client_address, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-road-client", client);
   ctx.AddMetadata("x-road-service", service);
@@ -499,6 +501,26 @@ TEST_CASE("Exchange: refusals between the SSs reach the client and the consumer'
     agencies.fed.WaitForConfEverywhere();
     expect("Server.ServerProxy.ReplayedMessage", grpc::StatusCode::UNAUTHENTICATED);
   }
+  CHECK(agencies.backend.hits() == 1);
+}
+
+TEST_CASE("Exchange: large bodies pass through up to the limit, and beyond it are refused",
+          "[exchange]") {
+  TwoAgencies agencies;
+  // 5 MiB each way: more than gRPC's 4 MiB default, signed and logged like any other.
+  const std::string big(5 << 20, '7');
+  CallResult large = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem,
+                             kTaxSubsystem, big);
+  INFO(large.status.error_message() << " " << large.fault);
+  REQUIRE(large.status.ok());
+  CHECK(large.reply.person_id().size() == big.size());
+  CHECK(agencies.backend.hits() == 1);
+
+  const std::string too_big((16 << 20) + 1, '7');
+  CallResult refused = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem,
+                               kTaxSubsystem, too_big);
+  CHECK(refused.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(refused.fault == "Client.InvalidRequest");
   CHECK(agencies.backend.hits() == 1);
 }
 

@@ -11,6 +11,7 @@ namespace darvoza::testing {
 Backend::Backend(const std::string& name) : service_(name) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  builder.SetMaxReceiveMessageSize(32 << 20);
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   REQUIRE(server_ != nullptr);
