@@ -17,10 +17,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
+#include "common/grpc_server.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
-#include "common/files.h"
 #include "registry/keys.h"
 #include "registry/registry.h"
 #include "registry/services.h"
@@ -44,19 +45,6 @@ std::string JsonValue(const std::string& json, const std::string& key) {
   return end == std::string::npos ? "" : json.substr(at, end - at);
 }
 
-// Linking grpc++_reflection (this library or any other in the process) adds the reflection
-// plugin to every server built; this removes it from a port that must not carry it.
-class NoReflectionOption final : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments*) override {}
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
-                                    return p->name() == "proto_server_reflection";
-                                  }),
-                   plugins->end());
-  }
-};
 
 }  // namespace
 
@@ -134,8 +122,7 @@ absl::Status RegistryServer::StartServers() {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(config_.public_listen, grpc::SslServerCredentials(ssl), &port);
-    builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
-    builder.SetOption(std::make_unique<NoReflectionOption>());
+    WithoutHealthOrReflection(builder);
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(registration_service_.get());
     builder.RegisterService(conf_service_.get());
@@ -167,7 +154,7 @@ absl::Status RegistryServer::StartServers() {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
-    builder.SetOption(std::make_unique<NoReflectionOption>());
+    builder.SetOption(std::make_unique<NoReflectionOption>());  // health stays: ops only
     builder.SetMaxReceiveMessageSize(4096);
     builder.RegisterService(ops_service_.get());
     ops_server_ = builder.BuildAndStart();

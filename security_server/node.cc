@@ -22,6 +22,7 @@
 #include "common/crypto/hash.h"
 #include "common/files.h"
 #include "common/globalconf.h"
+#include "common/grpc_server.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -36,24 +37,11 @@
 namespace darvoza::ss {
 namespace {
 
-// Removes the reflection plugin that linking grpc++_reflection adds to every server.
-class NoReflectionOption final : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments*) override {}
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
-                                    return p->name() == "proto_server_reflection";
-                                  }),
-                   plugins->end());
-  }
-};
 
 // A builder for a port that carries only its own services: no health, no reflection.
 void BareServer(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kMaxSecurityServerMessageBytes);
-  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
-  builder.SetOption(std::make_unique<NoReflectionOption>());
+  WithoutHealthOrReflection(builder);
 }
 
 bool IsLoopback(const std::string& listen) {
