@@ -6,6 +6,8 @@
 #include <toml++/toml.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/toml_config.h"
 
 namespace darvoza::registry {
 
@@ -14,66 +16,27 @@ std::string RegistryConfig::AdminSocketPath() const {
 }
 
 absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) {
-  toml::table table;
-  try {
-    table = toml::parse(std::string_view(toml_text.data(), toml_text.size()));
-  } catch (const toml::parse_error& e) {
-    std::ostringstream where;
-    where << e.source().begin;
-    return absl::InvalidArgumentError(
-        absl::StrCat("registry config is not valid TOML (", where.str(), "): ", std::string(e.description())));
-  }
+  DARVOZA_ASSIGN_OR_RETURN(
+      TomlConfig toml,
+      TomlConfig::Parse(toml_text, "registry config",
+                        {"data_dir", "public_listen", "admin_socket", "ops_listen",
+                         "conf_validity_seconds", "auto_approve", "auto_approve_renewals",
+                         "cert_validity_days", "max_request_bytes"}));
   RegistryConfig config;
-  static const char* kKnown[] = {"data_dir",          "public_listen",      "admin_socket",
-                                 "ops_listen",        "conf_validity_seconds", "auto_approve",
-                                 "auto_approve_renewals", "cert_validity_days", "max_request_bytes"};
-  for (const auto& [key, value] : table) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || key.str() == k;
-    if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("registry config: unknown key '", std::string(key.str()), "'"));
-    }
-  }
-  auto str = [&](const char* key, std::string* out) -> absl::Status {
-    if (!table.contains(key)) return absl::OkStatus();
-    auto v = table[key].value<std::string>();
-    if (!v) return absl::InvalidArgumentError(absl::StrCat("registry config: '", key, "' must be a string"));
-    *out = *v;
-    return absl::OkStatus();
-  };
-  auto boolean = [&](const char* key, bool* out) -> absl::Status {
-    if (!table.contains(key)) return absl::OkStatus();
-    auto v = table[key].value<bool>();
-    if (!v) return absl::InvalidArgumentError(absl::StrCat("registry config: '", key, "' must be true or false"));
-    *out = *v;
-    return absl::OkStatus();
-  };
-  auto integer = [&](const char* key, int64_t min, int64_t max, int64_t* out) -> absl::Status {
-    if (!table.contains(key)) return absl::OkStatus();
-    auto v = table[key].value<int64_t>();
-    if (!v || *v < min || *v > max) {
-      return absl::InvalidArgumentError(absl::StrCat("registry config: '", key,
-                                                     "' must be an integer in [", min, ", ", max, "]"));
-    }
-    *out = *v;
-    return absl::OkStatus();
-  };
-  absl::Status s;
-  if (!(s = str("data_dir", &config.data_dir)).ok()) return s;
-  if (!(s = str("public_listen", &config.public_listen)).ok()) return s;
-  if (!(s = str("admin_socket", &config.admin_socket)).ok()) return s;
-  if (!(s = str("ops_listen", &config.ops_listen)).ok()) return s;
-  if (!(s = boolean("auto_approve", &config.auto_approve)).ok()) return s;
-  if (!(s = boolean("auto_approve_renewals", &config.auto_approve_renewals)).ok()) return s;
+  DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
+  DARVOZA_RETURN_IF_ERROR(toml.String("public_listen", &config.public_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("admin_socket", &config.admin_socket));
+  DARVOZA_RETURN_IF_ERROR(toml.String("ops_listen", &config.ops_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.Bool("auto_approve", &config.auto_approve));
+  DARVOZA_RETURN_IF_ERROR(toml.Bool("auto_approve_renewals", &config.auto_approve_renewals));
   int64_t validity = absl::ToInt64Seconds(config.conf_validity);
-  if (!(s = integer("conf_validity_seconds", 10, 366 * 86400, &validity)).ok()) return s;
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("conf_validity_seconds", 10, 366 * 86400, &validity));
   config.conf_validity = absl::Seconds(validity);
   int64_t cert_days = 365;
-  if (!(s = integer("cert_validity_days", 1, 3650, &cert_days)).ok()) return s;
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("cert_validity_days", 1, 3650, &cert_days));
   config.cert_validity = absl::Hours(24 * cert_days);
   int64_t max_bytes = config.max_request_bytes;
-  if (!(s = integer("max_request_bytes", 4096, 64 << 20, &max_bytes)).ok()) return s;
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("max_request_bytes", 4096, 64 << 20, &max_bytes));
   config.max_request_bytes = static_cast<int>(max_bytes);
   if (config.data_dir.empty()) {
     return absl::InvalidArgumentError("registry config: 'data_dir' is required");

@@ -7,8 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/identifiers.h"
-#include "common/status_macros.h"
 #include "common/files.h"
+#include "common/status_macros.h"
+#include "common/toml_config.h"
 
 namespace darvoza::ss {
 
@@ -24,80 +25,34 @@ std::string SsConfig::AdvertisedAddress() const {
 std::string SsConfigPath(const std::string& data_dir) { return data_dir + "/ss.toml"; }
 
 absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
-  toml::table table;
-  try {
-    table = toml::parse(std::string_view(toml_text.data(), toml_text.size()));
-  } catch (const toml::parse_error& e) {
-    std::ostringstream where;
-    where << e.source().begin;
-    return absl::InvalidArgumentError(absl::StrCat("ss config is not valid TOML (", where.str(),
-                                                   "): ", std::string(e.description())));
-  }
-  static const char* kKnown[] = {
-      "data_dir",      "server_id",          "anchor",
-      "ss_listen",     "ss_address",         "client_listen",
-      "client_tls_listen", "admin_socket",   "ops_listen",
-      "registry_addresses", "conf_poll_interval_seconds", "renewal_margin_days",
-      "renewal_margin_seconds", "renewal_check_interval_seconds", "expiry_warning_days",
-      "tls_refresh_seconds"};
-  for (const auto& [key, value] : table) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || key.str() == k;
-    if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ss config: unknown key '", std::string(key.str()), "'"));
-    }
-  }
+  DARVOZA_ASSIGN_OR_RETURN(
+      TomlConfig toml,
+      TomlConfig::Parse(toml_text, "ss config",
+                        {"data_dir", "server_id", "anchor", "ss_listen", "ss_address",
+                         "client_listen", "client_tls_listen", "admin_socket", "ops_listen",
+                         "registry_addresses", "conf_poll_interval_seconds",
+                         "renewal_margin_days", "renewal_margin_seconds",
+                         "renewal_check_interval_seconds", "expiry_warning_days",
+                         "tls_refresh_seconds"}));
   SsConfig config;
-  auto str = [&](const char* key, std::string* out) -> absl::Status {
-    if (!table.contains(key)) return absl::OkStatus();
-    auto v = table[key].value<std::string>();
-    if (!v) return absl::InvalidArgumentError(absl::StrCat("ss config: '", key, "' must be a string"));
-    *out = *v;
-    return absl::OkStatus();
-  };
-  auto integer = [&](const char* key, int64_t min, int64_t max, int64_t* out) -> absl::Status {
-    if (!table.contains(key)) return absl::OkStatus();
-    auto v = table[key].value<int64_t>();
-    if (!v || *v < min || *v > max) {
-      return absl::InvalidArgumentError(absl::StrCat("ss config: '", key,
-                                                     "' must be an integer in [", min, ", ",
-                                                     max, "]"));
-    }
-    *out = *v;
-    return absl::OkStatus();
-  };
-  DARVOZA_RETURN_IF_ERROR(str("data_dir", &config.data_dir));
-  DARVOZA_RETURN_IF_ERROR(str("server_id", &config.server_id));
-  DARVOZA_RETURN_IF_ERROR(str("anchor", &config.anchor));
-  DARVOZA_RETURN_IF_ERROR(str("ss_listen", &config.ss_listen));
-  DARVOZA_RETURN_IF_ERROR(str("ss_address", &config.ss_address));
-  DARVOZA_RETURN_IF_ERROR(str("client_listen", &config.client_listen));
-  DARVOZA_RETURN_IF_ERROR(str("client_tls_listen", &config.client_tls_listen));
-  DARVOZA_RETURN_IF_ERROR(str("admin_socket", &config.admin_socket));
-  DARVOZA_RETURN_IF_ERROR(str("ops_listen", &config.ops_listen));
-  if (table.contains("registry_addresses")) {
-    const toml::array* arr = table["registry_addresses"].as_array();
-    if (arr == nullptr) {
-      return absl::InvalidArgumentError("ss config: 'registry_addresses' must be an array");
-    }
-    for (const auto& item : *arr) {
-      auto v = item.value<std::string>();
-      if (!v) {
-        return absl::InvalidArgumentError(
-            "ss config: 'registry_addresses' must hold host:port strings");
-      }
-      config.registry_addresses.push_back(*v);
-    }
-  }
+  DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
+  DARVOZA_RETURN_IF_ERROR(toml.String("server_id", &config.server_id));
+  DARVOZA_RETURN_IF_ERROR(toml.String("anchor", &config.anchor));
+  DARVOZA_RETURN_IF_ERROR(toml.String("ss_listen", &config.ss_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("ss_address", &config.ss_address));
+  DARVOZA_RETURN_IF_ERROR(toml.String("client_listen", &config.client_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("client_tls_listen", &config.client_tls_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("admin_socket", &config.admin_socket));
+  DARVOZA_RETURN_IF_ERROR(toml.String("ops_listen", &config.ops_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.StringArray("registry_addresses", &config.registry_addresses));
   int64_t poll = 60, margin_days = 30, margin_seconds = 0, check = 3600, warn_days = 45,
           refresh = 5;
-  DARVOZA_RETURN_IF_ERROR(integer("conf_poll_interval_seconds", 1, 86400, &poll));
-  DARVOZA_RETURN_IF_ERROR(integer("renewal_margin_days", 1, 3650, &margin_days));
-  DARVOZA_RETURN_IF_ERROR(integer("renewal_margin_seconds", 0, 3650LL * 86400, &margin_seconds));
-  DARVOZA_RETURN_IF_ERROR(integer("renewal_check_interval_seconds", 1, 86400, &check));
-  DARVOZA_RETURN_IF_ERROR(integer("expiry_warning_days", 1, 3650, &warn_days));
-  DARVOZA_RETURN_IF_ERROR(integer("tls_refresh_seconds", 1, 3600, &refresh));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("conf_poll_interval_seconds", 1, 86400, &poll));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("renewal_margin_days", 1, 3650, &margin_days));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("renewal_margin_seconds", 0, 3650LL * 86400, &margin_seconds));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("renewal_check_interval_seconds", 1, 86400, &check));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("expiry_warning_days", 1, 3650, &warn_days));
+  DARVOZA_RETURN_IF_ERROR(toml.Integer("tls_refresh_seconds", 1, 3600, &refresh));
   config.conf_poll_interval = absl::Seconds(poll);
   config.renewal_margin =
       margin_seconds > 0 ? absl::Seconds(margin_seconds) : absl::Hours(24 * margin_days);
