@@ -73,6 +73,27 @@ absl::Status AuditLog::OpenStore() {
   return absl::OkStatus();
 }
 
+absl::Status AuditLog::ReopenStore() {
+  absl::Status reopened;
+  {
+    absl::WriterMutexLock l(&db_mu_);
+    reopened = OpenStore();
+  }
+  if (reopened.ok()) reopened = LoadState();
+  store_broken_ = !reopened.ok();
+  return reopened;
+}
+
+void AuditLog::ReopenByWriter() {
+  absl::MutexLock l(&mu_);
+  reopen_requested_ = true;
+  const uint64_t mine = ++control_requested_;
+  auto done = [this, mine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return control_done_ >= mine || stop_;
+  };
+  mu_.Await(absl::Condition(&done));
+}
+
 absl::Status AuditLog::LoadState() {
   absl::ReaderMutexLock l(&db_mu_);
   if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
@@ -170,8 +191,14 @@ void AuditLog::WriterLoop() {
       force_seal_ = false;
       control = control_requested_;
       stopping = stop_;
+      if (reopen_requested_) store_broken_ = true;
+      reopen_requested_ = false;
     }
-    if (!batch.empty()) CommitBatch(batch);
+    if (!batch.empty()) {
+      CommitBatch(batch);
+    } else if (store_broken_) {
+      ReopenStore().IgnoreError();  // tried again at the next wake-up or append
+    }
     absl::Status seal_status = MaybeSeal(force);
     {
       absl::MutexLock l(&mu_);
@@ -189,25 +216,17 @@ void AuditLog::WriterLoop() {
 void AuditLog::CommitBatch(std::vector<Pending>& batch) {
   absl::Status status;
   std::vector<AppendResult> results;
-  {
-    absl::ReaderMutexLock l(&db_mu_);
-    if (store_ == nullptr || store_broken_) status = absl::UnavailableError("store closed");
-  }
-  if (!status.ok()) {
-    // A previous write failed and the reopen did not succeed: try again now.
-    absl::Status reopened;
-    {
-      absl::WriterMutexLock l(&db_mu_);
-      reopened = OpenStore();
+  if (store_broken_) {
+    // A previous write (an append, a seal or a receipt) failed: RocksDB refuses every write
+    // until the database is reopened.
+    absl::Status reopened = ReopenStore();
+    if (!reopened.ok()) {
+      status = Fault(reopened.code() == absl::StatusCode::kResourceExhausted
+                         ? absl::StatusCode::kResourceExhausted
+                         : absl::StatusCode::kUnavailable,
+                     faults::kAuditLogFailure,
+                     absl::StrCat("audit log unavailable: ", reopened.message()));
     }
-    if (reopened.ok()) reopened = LoadState();
-    store_broken_ = !reopened.ok();
-    status = reopened.ok() ? absl::OkStatus()
-                           : Fault(reopened.code() == absl::StatusCode::kResourceExhausted
-                                       ? absl::StatusCode::kResourceExhausted
-                                       : absl::StatusCode::kUnavailable,
-                                   faults::kAuditLogFailure,
-                                   absl::StrCat("audit log unavailable: ", reopened.message()));
   }
   if (status.ok()) {
     rocksdb::WriteBatch wb;
@@ -242,13 +261,7 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
     } else {
       status = WithFault(status, faults::kAuditLogFailure);
       // The failed batch may be on disk anyway: reopen and take the head from there.
-      absl::Status reopened;
-      {
-        absl::WriterMutexLock l(&db_mu_);
-        reopened = OpenStore();
-      }
-      if (reopened.ok()) reopened = LoadState();
-      store_broken_ = !reopened.ok();
+      ReopenStore().IgnoreError();  // when it fails, the next batch tries again
     }
   }
   {
@@ -296,7 +309,12 @@ absl::Status AuditLog::MaybeSeal(bool force) {
     absl::ReaderMutexLock l(&db_mu_);
     written = store_->Write(&wb, /*sync=*/true);
   }
-  if (!written.ok()) return written;  // retried at the next seal point
+  if (!written.ok()) {
+    // The seal may have reached the disk all the same: reload the seal state from there before
+    // the next seal point, or the next seal would reuse this index.
+    ReopenStore().IgnoreError();
+    return written;
+  }
   last_seal_index_ = index;
   last_sealed_seq_ = seal.last_seq();
   last_sealed_head_ = seal.chain_head();
@@ -356,13 +374,24 @@ absl::Status AuditLog::WitnessPending() {
     absl::MutexLock l(&mu_);
     last_index = last_seal_index_published_;
   }
+  bool reopened = false;
   while (witnessed_index_ < last_index) {
     const uint64_t index = witnessed_index_ + 1;
     std::optional<Store::SealEntry> entry;
+    bool open = false;
     {
       absl::ReaderMutexLock l(&db_mu_);
-      if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
-      DARVOZA_ASSIGN_OR_RETURN(entry, store_->GetSeal(index));
+      open = store_ != nullptr;
+      if (open) {
+        DARVOZA_ASSIGN_OR_RETURN(entry, store_->GetSeal(index));
+      }
+    }
+    if (!open) {
+      if (reopened) return absl::UnavailableError("audit store is closed");
+      // Closed after a failed write and not reopened yet: the writer thread reopens it.
+      reopened = true;
+      ReopenByWriter();
+      continue;
     }
     if (!entry.has_value()) return absl::DataLossError(absl::StrCat("seal ", index, " missing"));
     auto receipt = options_.witness->WitnessSeal(entry->signed_seal);
@@ -372,16 +401,31 @@ absl::Status AuditLog::WitnessPending() {
       return absl::DataLossError("witness returned a receipt that does not parse");
     }
     DARVOZA_RETURN_IF_ERROR(CheckReceiptMatchesSeal(parsed, entry->signed_seal, entry->seal));
-    rocksdb::WriteBatch wb;
-    wb.Put(internal::ReceiptKey(index), receipt->SerializeAsString());
-    {
-      absl::ReaderMutexLock l(&db_mu_);
-      if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
-      DARVOZA_RETURN_IF_ERROR(store_->Write(&wb, /*sync=*/true));
+    absl::Status stored = StoreReceipt(index, *receipt);
+    if (!stored.ok() && !reopened) {
+      // A failed write leaves RocksDB refusing writes until reopened. The witness has already
+      // taken this seal; sending it again later would get the same receipt (a repeat), but
+      // storing it now keeps the log's witnessed state current.
+      reopened = true;
+      ReopenByWriter();
+      stored = StoreReceipt(index, *receipt);
+    }
+    if (!stored.ok()) {
+      absl::MutexLock l(&mu_);
+      reopen_requested_ = true;  // by the writer's next wake-up; this seal is sent again then
+      return stored;
     }
     witnessed_index_ = index;
   }
   return absl::OkStatus();
+}
+
+absl::Status AuditLog::StoreReceipt(uint64_t index, const v1::SignedWitnessReceipt& receipt) {
+  rocksdb::WriteBatch wb;
+  wb.Put(internal::ReceiptKey(index), receipt.SerializeAsString());
+  absl::ReaderMutexLock l(&db_mu_);
+  if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+  return store_->Write(&wb, /*sync=*/true);
 }
 
 absl::Status AuditLog::WitnessNow() {

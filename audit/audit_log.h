@@ -235,6 +235,12 @@ class AuditLog final : public AuditQueries {
   explicit AuditLog(const AuditLogOptions& options);
   absl::Status OpenStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status LoadState();  // writer state from disk; writer thread or Open only
+  // Writer thread: reopens the store and reloads the chain and seal state from what reached
+  // the disk; sets or clears store_broken_.
+  absl::Status ReopenStore();
+  // Any other thread whose write failed: has the writer thread reopen the store, and waits.
+  void ReopenByWriter() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status StoreReceipt(uint64_t index, const v1::SignedWitnessReceipt& receipt);
   void WriterLoop();
   void WitnessLoop();
   void CommitBatch(std::vector<Pending>& batch);
@@ -255,6 +261,8 @@ class AuditLog final : public AuditQueries {
   uint64_t control_requested_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t control_done_ ABSL_GUARDED_BY(mu_) = 0;
   bool force_seal_ ABSL_GUARDED_BY(mu_) = false;
+  // Another thread's write failed: the writer reopens the store before its next write.
+  bool reopen_requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status control_status_ ABSL_GUARDED_BY(mu_);
   uint64_t head_seq_published_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_seal_index_published_ ABSL_GUARDED_BY(mu_) = 0;
@@ -267,7 +275,7 @@ class AuditLog final : public AuditQueries {
   uint64_t last_sealed_seq_ = 0;
   std::string last_sealed_head_;
   absl::Duration last_seal_mono_;
-  bool store_broken_ = false;
+  bool store_broken_ = false;  // a write failed and the store was not reopened since
 
   // Witness thread hand-off.
   mutable absl::Mutex witness_mu_;

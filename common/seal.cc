@@ -174,14 +174,21 @@ absl::Status CheckReceiptMatchesSeal(const v1::WitnessReceipt& receipt,
   return absl::OkStatus();
 }
 
-absl::Status CheckWitnessHead(const v1::Seal& seal, uint64_t held_seq,
-                              absl::string_view held_head) {
-  if (seal.previous_witnessed_seq() != held_seq || seal.previous_witnessed_head() != held_head) {
+absl::StatusOr<WitnessStep> CheckWitnessHead(const v1::Seal& seal, absl::string_view seal_sha256,
+                                             const WitnessedHead& held) {
+  if (held.seq != 0 && seal_sha256 == held.seal_sha256) return WitnessStep::kRepeats;
+  if (seal.previous_witnessed_seq() != held.seq || seal.previous_witnessed_head() != held.chain_head) {
     return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
                  absl::StrCat("seal names previous witnessed seq ", seal.previous_witnessed_seq(),
-                              " but the witness holds seq ", held_seq));
+                              " but the witness holds seq ", held.seq,
+                              ": the log went backwards, forked, or was cut and regrown"));
   }
-  return absl::OkStatus();
+  if (seal.last_seq() <= held.seq) {
+    return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
+                 absl::StrCat("seal ends at seq ", seal.last_seq(),
+                              ", not after the witnessed seq ", held.seq));
+  }
+  return WitnessStep::kExtends;
 }
 
 }  // namespace darvoza

@@ -87,11 +87,29 @@ absl::StatusOr<v1::WitnessReceipt> VerifySignedWitnessReceipt(
 absl::Status CheckReceiptMatchesSeal(const v1::WitnessReceipt& receipt,
                                      const v1::SignedSeal& signed_seal, const v1::Seal& seal);
 
-// The witness's head rule: OK when the seal's previous witnessed (seq, head) is the
-// (held_seq, held_head) the witness holds for that server; FAILED_PRECONDITION with fault
-// Server.Registry.WitnessHeadMismatch otherwise.
-absl::Status CheckWitnessHead(const v1::Seal& seal, uint64_t held_seq,
-                              absl::string_view held_head);
+// What a witness holds for one security server: the last seal it witnessed ((0, "", "") before
+// the first).
+struct WitnessedHead {
+  uint64_t seq = 0;
+  std::string chain_head;
+  std::string seal_sha256;  // SealDigest of that seal
+};
+
+// How a seal that passed CheckWitnessHead relates to the held head.
+enum class WitnessStep {
+  kExtends,  // names the held head as its previous: the witness moves its head to this seal
+  kRepeats,  // is the very seal the witness holds: its receipt was lost on the way back (the
+             // reply was dropped, or the security server could not store it), so the witness
+             // signs a receipt again and keeps its head
+};
+
+// The witness's head rule, the one definition the registry, the audit log's tests and auditors
+// share: a seal either names the held head as its previous witnessed (seq, head) and ends after
+// it, or is byte for byte the seal last witnessed (`seal_sha256` = SealDigest). REQUIRES: the
+// seal passed ValidateSeal. FAILED_PRECONDITION with fault Server.Registry.WitnessHeadMismatch
+// otherwise: the log went backwards, forked, or was cut and regrown.
+absl::StatusOr<WitnessStep> CheckWitnessHead(const v1::Seal& seal, absl::string_view seal_sha256,
+                                             const WitnessedHead& held);
 
 }  // namespace darvoza
 

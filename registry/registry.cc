@@ -11,6 +11,7 @@
 #include "common/faults.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
+#include "common/seal.h"
 #include "common/status_macros.h"
 #include "registry/store.h"
 
@@ -930,10 +931,8 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
                  "seal bytes are not a darvoza.v1.Seal");
   }
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSecurityServerId(seal.server())));
-  if (seal.chain_head().size() != crypto::kSha256Size || seal.last_seq() < seal.first_seq() ||
-      seal.first_seq() == 0) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                 "seal needs 1 <= first_seq <= last_seq and a 32-byte chain head");
+  if (absl::Status shape = ValidateSeal(seal); !shape.ok()) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest, shape.message());
   }
   const std::string server_text = FormatSecurityServerId(seal.server());
   absl::MutexLock lock(&mu_);
@@ -971,31 +970,21 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
   }
   DARVOZA_RETURN_IF_ERROR(verdict);
 
-  const std::string seal_sha = crypto::Sha256(signed_seal.seal());
+  const std::string seal_sha = SealDigest(signed_seal);
   v1::WitnessHead held;
   auto it = witness_heads_.find(server_text);
   if (it != witness_heads_.end()) held = it->second;
-  const bool retry = it != witness_heads_.end() && held.seal_sha256() == seal_sha;
-  if (!retry) {
-    const std::string zero(crypto::kSha256Size, '\0');
-    bool prev_ok = seal.previous_witnessed_seq() == held.seq() &&
-                   (seal.previous_witnessed_head() == held.chain_head() ||
-                    (held.seq() == 0 && (seal.previous_witnessed_head().empty() ||
-                                         seal.previous_witnessed_head() == zero)));
-    if (!prev_ok) {
-      return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
-                   absl::StrCat("seal of ", server_text, " names previous witnessed head (seq ",
-                                seal.previous_witnessed_seq(), ", ",
-                                ShortHex(seal.previous_witnessed_head()),
-                                ") but the registry holds (seq ", held.seq(), ", ",
-                                ShortHex(held.chain_head()),
-                                "): the log went backwards, forked, or was truncated and regrown"));
-    }
-    if (seal.last_seq() <= held.seq()) {
-      return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
-                   absl::StrCat("seal of ", server_text, " ends at seq ", seal.last_seq(),
-                                ", not after the witnessed seq ", held.seq(), " (backwards)"));
-    }
+  auto step = CheckWitnessHead(seal, seal_sha,
+                               WitnessedHead{held.seq(), held.chain_head(), held.seal_sha256()});
+  if (!step.ok()) {
+    return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
+                 absl::StrCat("seal of ", server_text, " names previous witnessed head (seq ",
+                              seal.previous_witnessed_seq(), ", ",
+                              ShortHex(seal.previous_witnessed_head()), ") but the registry holds (seq ",
+                              held.seq(), ", ", ShortHex(held.chain_head()), "): ",
+                              step.status().message()));
+  }
+  if (*step == WitnessStep::kExtends) {
     held.Clear();
     *held.mutable_server() = seal.server();
     held.set_seq(seal.last_seq());
@@ -1007,14 +996,8 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
     DARVOZA_RETURN_IF_ERROR(store_->Write(batch));
     witness_heads_[server_text] = held;
   }
-  v1::WitnessReceipt receipt;
-  *receipt.mutable_server() = seal.server();
-  receipt.set_seq(seal.last_seq());
-  receipt.set_chain_head(seal.chain_head());
-  receipt.set_seal_sha256(seal_sha);
-  receipt.set_witnessed_at_unix_nanos(absl::ToUnixNanos(now));
   v1::SignedWitnessReceipt out;
-  out.set_receipt(receipt.SerializeAsString());
+  out.set_receipt(MakeWitnessReceipt(signed_seal, seal, now).SerializeAsString());
   DARVOZA_ASSIGN_OR_RETURN(std::string sig, keys_.witness_key->SignRaw(
                                                 crypto::SignedBytes(crypto::SignatureContext::kWitness,
                                                                     out.receipt())));

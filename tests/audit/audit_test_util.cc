@@ -92,14 +92,16 @@ absl::StatusOr<v1::SignedWitnessReceipt> FakeWitness::WitnessSeal(const v1::Sign
   if (!reachable_) return absl::UnavailableError("witness unreachable (test)");
   auto parsed = VerifySignedSeal(seal, trust_);
   if (!parsed.ok()) return parsed.status();
-  absl::Status head = CheckWitnessHead(*parsed, held_seq_, held_head_);
-  if (!head.ok()) return head;
+  auto step = CheckWitnessHead(*parsed, SealDigest(seal), held_);
+  if (!step.ok()) return step.status();
   auto receipt = SignWitnessReceipt(MakeWitnessReceipt(seal, *parsed, clock_->Now()), *signer_,
                                     cert_der_);
   if (!receipt.ok()) return receipt.status();
-  held_seq_ = parsed->last_seq();
-  held_head_ = parsed->chain_head();
+  if (*step == WitnessStep::kExtends) {
+    held_ = WitnessedHead{parsed->last_seq(), parsed->chain_head(), SealDigest(seal)};
+  }
   latest_ = *receipt;
+  ++receipts_;
   return receipt;
 }
 
@@ -115,7 +117,12 @@ v1::SignedWitnessReceipt FakeWitness::LatestReceipt() const {
 
 uint64_t FakeWitness::held_seq() const {
   absl::MutexLock l(&mu_);
-  return held_seq_;
+  return held_.seq;
+}
+
+uint64_t FakeWitness::receipts() const {
+  absl::MutexLock l(&mu_);
+  return receipts_;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ struct TestPki {
   VerifyOptions Options() const;
 };
 
-// A witness with the registry's rule: a seal must name the head it holds.
+// A witness with the registry's rule (common/seal.h CheckWitnessHead): a seal must name the
+// head it holds, or be the seal it holds (a lost receipt is signed again).
 class FakeWitness final : public Witness {
  public:
   FakeWitness(Clock* clock, crypto::Signer* signer, std::string cert_der, SealTrust trust);
@@ -61,6 +62,8 @@ class FakeWitness final : public Witness {
   // The latest receipt issued (what the registry would hand an auditor).
   v1::SignedWitnessReceipt LatestReceipt() const;
   uint64_t held_seq() const;
+  // Receipts issued, repeats included.
+  uint64_t receipts() const;
 
  private:
   Clock* const clock_;
@@ -69,8 +72,8 @@ class FakeWitness final : public Witness {
   const SealTrust trust_;
   mutable absl::Mutex mu_;
   bool reachable_ ABSL_GUARDED_BY(mu_) = true;
-  uint64_t held_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string held_head_ ABSL_GUARDED_BY(mu_);
+  WitnessedHead held_ ABSL_GUARDED_BY(mu_);
+  uint64_t receipts_ ABSL_GUARDED_BY(mu_) = 0;
   v1::SignedWitnessReceipt latest_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -92,10 +92,22 @@ TEST_CASE("Witness receipts and the witness head rule", "[seal]") {
   auto signed_seal = SignSeal(seal, *pki.seal_signer, pki.seal_cert->der());
   REQUIRE(signed_seal.ok());
 
-  absl::Status head = CheckWitnessHead(seal, 9, crypto::Sha256("head 10"));
-  CHECK(head.code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(FaultCode(head) == faults::kWitnessHeadMismatch);
-  CHECK(CheckWitnessHead(seal, 10, crypto::Sha256("head 10")).ok());
+  const std::string digest = SealDigest(*signed_seal);
+  auto head = CheckWitnessHead(seal, digest, WitnessedHead{9, crypto::Sha256("head 10"), "x"});
+  CHECK(head.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(FaultCode(head.status()) == faults::kWitnessHeadMismatch);
+  auto extends = CheckWitnessHead(seal, digest, WitnessedHead{10, crypto::Sha256("head 10"), "x"});
+  REQUIRE(extends.ok());
+  CHECK(*extends == WitnessStep::kExtends);
+  // The seal the witness holds, sent again (its receipt was lost): repeated, not a fork.
+  auto repeats = CheckWitnessHead(
+      seal, digest, WitnessedHead{seal.last_seq(), seal.chain_head(), digest});
+  REQUIRE(repeats.ok());
+  CHECK(*repeats == WitnessStep::kRepeats);
+  // A different seal ending at the held seq is a fork, not a repeat.
+  auto fork = CheckWitnessHead(seal, digest,
+                               WitnessedHead{seal.last_seq(), seal.chain_head(), "other seal"});
+  CHECK(FaultCode(fork.status()) == faults::kWitnessHeadMismatch);
 
   const v1::WitnessReceipt receipt =
       MakeWitnessReceipt(*signed_seal, seal, kTestStart + absl::Seconds(1));
