@@ -140,6 +140,18 @@ absl::Status AuditLog::LoadState() {
 }
 
 void AuditLog::Append(AppendRequest request, AppendCallback done) {
+  // Protobuf writes a `string` field that is not UTF-8 but refuses to parse it back: such a
+  // record could never be read, verified or exported again, and as the newest record it would
+  // keep the log from opening. Refuse it before it is in the chain.
+  {
+    std::string bytes;
+    v1::AuditRecord parsed;
+    if (!request.record.SerializeToString(&bytes) || !parsed.ParseFromString(bytes)) {
+      done(Fault(absl::StatusCode::kInvalidArgument, faults::kAuditLogFailure,
+                 "audit record would not parse back (a text field is not valid UTF-8)"));
+      return;
+    }
+  }
   if (request.body.has_value()) {
     std::string sha = crypto::Sha256(*request.body);
     if (!request.record.body_sha256().empty() && request.record.body_sha256() != sha) {

@@ -183,7 +183,8 @@ class AuditLog final : public AuditQueries {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Queues one record; `done` runs on the writer thread once the record is durable, or with an
-  // error: INVALID_ARGUMENT (a body that contradicts record.body_sha256), UNAVAILABLE or
+  // error: INVALID_ARGUMENT (a body that contradicts record.body_sha256, or a record that
+  // would not parse back: a text field that is not valid UTF-8), UNAVAILABLE or
   // RESOURCE_EXHAUSTED (disk full) with fault Server.AuditLog.WriteFailed when the write
   // failed (nothing of the batch is acknowledged; the log reopens its store), CANCELLED after
   // shutdown began. Never blocks on the disk or the witness.

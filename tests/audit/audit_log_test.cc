@@ -58,6 +58,36 @@ TEST_CASE("Appends get dense seqs and a hash chain over the serialized records",
   CHECK(six->record.prev_hash() == prev);
 }
 
+TEST_CASE("A record that would not parse back is refused before it is in the chain",
+          "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  REQUIRE((*log)->AppendAndWait(MakeRequest(1)).ok());
+  AppendRequest bad = MakeRequest(2);
+  bad.record.set_message_id("\xc3\x28");  // not UTF-8: protobuf would not parse it back
+  auto refused = (*log)->AppendAndWait(std::move(bad));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  AppendRequest bad_detail = MakeRequest(3);
+  bad_detail.record.set_detail(std::string("caller said \xff", 14));
+  CHECK((*log)->AppendAndWait(std::move(bad_detail)).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  auto next = (*log)->AppendAndWait(MakeRequest(4));
+  REQUIRE(next.ok());
+  CHECK(next->seq == 2);
+  // Everything in the log reads back, across a restart too (the newest record is read at open).
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  VerifyReport report = VerifyStore(**log, f.pki.Options());
+  INFO(report.ToText());
+  CHECK(report.ok);
+  log->reset();
+  auto reopened = AuditLog::Open(f.Options());
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->head_seq() == 2);
+}
+
 TEST_CASE("Hash-only records keep the body hash but not the body", "[audit]") {
   LogFixture f;
   auto log = AuditLog::Open(f.Options());
