@@ -76,6 +76,14 @@ absl::StatusOr<v1::AuditArchive> ParseArchive(absl::string_view bytes,
   if (!archive.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError("archive does not parse (damaged file?)");
   }
+  // Protobuf parses bytes appended to a message as more fields: a repeated scalar field
+  // silently overrides the first (first_seq, last_seq, ...). Our writer emits each once, so the
+  // parsed archive serializes back to exactly as many bytes; anything else was added later.
+  if (archive.ByteSizeLong() != bytes.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "archive has ", bytes.size(), " bytes but its content accounts for ",
+        archive.ByteSizeLong(), ": bytes were appended or fields repeated after export"));
+  }
   return archive;
 }
 
@@ -201,9 +209,13 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
   }
 
   // 2. Bodies.
+  // A body is good only when every copy of it in the archive matches its hash: a reader that
+  // takes the first copy must never be handed a forged one listed before the genuine one.
   absl::flat_hash_map<std::string, bool> body_ok;
   for (const v1::ArchivedBody& b : archive.bodies()) {
-    body_ok[b.sha256()] = crypto::Sha256(b.body()) == b.sha256();
+    const bool ok = crypto::Sha256(b.body()) == b.sha256();
+    auto [it, inserted] = body_ok.try_emplace(b.sha256(), ok);
+    if (!inserted) it->second = false;  // the exporter writes each body once
   }
   report.bodies = archive.bodies_size();
 
@@ -215,6 +227,11 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
     v1::AuditRecord rec;
     if (!rec.ParseFromString(bytes)) {
       fail(expect, absl::StrCat("record ", expect, ": does not parse"));
+      break;
+    }
+    if (expect > archive.last_seq()) {
+      fail(expect, absl::StrCat("record ", expect, ": beyond the archive's last record ",
+                                archive.last_seq(), " (added after export)"));
       break;
     }
     if (rec.seq() != expect) {
@@ -233,8 +250,20 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
       break;
     }
     if (rec.prev_hash() != prev) {
-      if (expect == first) {
-        fail(expect, absl::StrCat("record ", expect, ": prev_hash does not match the chain start"));
+      // Either record k-1 changed (its hash moved) or record k did (its prev_hash moved; then
+      // its own hash moved too, and record k+1 no longer links to it).
+      const size_t k = hashes.size();  // index of this record
+      bool this_one_changed = expect == first;
+      if (!this_one_changed && k + 1 < static_cast<size_t>(archive.records_size())) {
+        v1::AuditRecord next;
+        this_one_changed = next.ParseFromString(archive.records(k + 1)) &&
+                           next.prev_hash() != internal::RecordHash(rec.prev_hash(), bytes);
+      }
+      if (this_one_changed) {
+        fail(expect, absl::StrCat("record ", expect, ": changed (its prev_hash does not link to ",
+                                  expect == first ? std::string("the chain start")
+                                                  : absl::StrCat("record ", expect - 1),
+                                  ")"));
       } else {
         fail(expect - 1, absl::StrCat("record ", expect - 1,
                                       ": changed (its hash does not match the prev_hash of record ",
@@ -341,7 +370,16 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
       ++report.receipts;
     }
   }
-  if (verified_through > prev_seal_seq) report.unsealed_records = verified_through - prev_seal_seq;
+  if (verified_through > prev_seal_seq) {
+    report.unsealed_records = verified_through - prev_seal_seq;
+    // Anyone can extend a hash chain: records after the last seal are authenticated by nothing.
+    if (!options.allow_unwitnessed_seals) {
+      fail(prev_seal_seq + 1,
+           absl::StrCat("record ", prev_seal_seq + 1, ": not sealed (", report.unsealed_records,
+                        " records after the last seal are authenticated by nothing; "
+                        "--allow-unwitnessed accepts a live log's tail)"));
+    }
+  }
   for (const auto& [digest, r] : receipt_by_seal) {
     if (!receipt_used.contains(digest)) unmatched.push_back(r);
   }

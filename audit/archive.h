@@ -10,7 +10,9 @@
 // Merkle root and chain head against the recomputed record hashes; that each seal names the
 // previous seal's head; every witness receipt (signature, certificate, that it is for that
 // seal); and, when given, heads the witness holds (receipts fetched from the registry), which
-// catch a tail cut off and re-sealed. It reports OK with counts, or the first bad record.
+// catch a tail cut off and re-sealed. Strict verification also refuses records after the last
+// seal, records beyond the archive's last_seq, bytes appended to the archive file and a body
+// listed twice. It reports OK with counts, or the first bad record.
 //
 //   DARVOZA_ASSIGN_OR_RETURN(v1::AuditArchive archive, ReadArchiveFile(path, nullptr));
 //   DARVOZA_ASSIGN_OR_RETURN(VerifyOptions options, VerifyOptionsFromAnchor(anchor, archive));
@@ -50,8 +52,9 @@ absl::StatusOr<v1::AuditArchive> ReadArchiveFile(const std::string& path,
 
 struct VerifyOptions {
   SealTrust trust;
-  // Accept seals without a witness receipt at the end of the log (receipts can lag). Default:
-  // every seal must be witnessed.
+  // Accept a live log's tail: seals without a witness receipt (receipts can lag) and records
+  // after the last seal, counted but authenticated by nothing. Default (strict): every record
+  // is in a seal and every seal is witnessed.
   bool allow_unwitnessed_seals = false;
   // Heads the witness holds, fetched from it out of band: the log must contain them.
   std::vector<v1::SignedWitnessReceipt> witness_heads;

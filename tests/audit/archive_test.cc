@@ -155,6 +155,52 @@ TEST_CASE("A changed plain archive names the record", "[audit][archive]") {
   CHECK(absl::StrContains(pinned.reason, "witness"));
 }
 
+TEST_CASE("Bytes appended to an archive file are refused", "[audit][archive]") {
+  LogFixture f;
+  auto log = MakeLog(f);
+  auto archive = log->Export(ExportOptions{});
+  REQUIRE(archive.ok());
+  auto bytes = SerializeArchive(*archive, nullptr);
+  REQUIRE(bytes.ok());
+  REQUIRE(ParseArchive(*bytes, nullptr).ok());
+  SECTION("a repeated scalar field that would override last_seq") {
+    v1::AuditArchive extra;
+    extra.set_last_seq(archive->last_seq() - 5);
+    auto parsed = ParseArchive(*bytes + extra.SerializeAsString(), nullptr);
+    CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  SECTION("a forged record beyond the archive's last record") {
+    v1::AuditArchive extra;
+    v1::AuditRecord forged;
+    forged.set_seq(archive->last_seq() + 1);
+    extra.add_records(forged.SerializeAsString());
+    auto parsed = ParseArchive(*bytes + extra.SerializeAsString(), nullptr);
+    REQUIRE(parsed.ok());  // a well-formed repeated field parses: verification must refuse it
+    VerifyReport report = VerifyArchive(*parsed, f.pki.Options());
+    INFO(report.ToText());
+    CHECK_FALSE(report.ok);
+    CHECK(report.bad_seq == archive->last_seq() + 1);
+  }
+}
+
+TEST_CASE("A forged body listed before the genuine one is refused", "[audit][archive]") {
+  LogFixture f;
+  auto log = MakeLog(f);
+  auto archive = log->Export(ExportOptions{});
+  REQUIRE(archive.ok());
+  REQUIRE(archive->bodies_size() > 3);
+  const v1::ArchivedBody genuine = archive->bodies(3);
+  v1::ArchivedBody forged = genuine;
+  forged.set_body("forged body");
+  // The forged copy first, the genuine one after it.
+  *archive->mutable_bodies(3) = forged;
+  *archive->add_bodies() = genuine;
+  VerifyReport report = VerifyArchive(*archive, f.pki.Options());
+  INFO(report.ToText());
+  CHECK_FALSE(report.ok);
+  CHECK(absl::StrContains(report.reason, "body"));
+}
+
 TEST_CASE("Encrypted archives open only with the auditor's key and refuse changes",
           "[audit][archive]") {
   LogFixture f;

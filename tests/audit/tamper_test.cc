@@ -208,6 +208,71 @@ TEST_CASE("A tail cut off after the last seal and re-sealed is caught by the wit
   ExpectBad(s.Verify("t", lenient), 36, "witness holds head seq 50");  // ...with it, it is not
 }
 
+TEST_CASE("A forged record appended after the last seal fails strict verification",
+          "[audit][tamper]") {
+  SealedLog s;
+  {
+    auto db = s.Copy("t");
+    // Anyone with the files can extend the hash chain: the forged record links perfectly.
+    v1::AuditRecord last;
+    const std::string last_bytes = SealedLog::Get(db.get(), internal::RecordKey(50));
+    REQUIRE(last.ParseFromString(last_bytes));
+    v1::AuditRecord forged = MakeRequest(51).record;
+    forged.set_seq(51);
+    forged.set_prev_hash(internal::RecordHash(last.prev_hash(), last_bytes));
+    forged.set_time_unix_nanos(last.time_unix_nanos() + 1);
+    SealedLog::Put(db.get(), internal::RecordKey(51), forged.SerializeAsString());
+  }
+  ExpectBad(s.Verify("t", s.f.pki.Options()), 51, "not sealed");
+  // A live log's tail is accepted only when asked for, and counted.
+  VerifyOptions lenient = s.f.pki.Options();
+  lenient.allow_unwitnessed_seals = true;
+  VerifyReport report = s.Verify("t", lenient);
+  CHECK(report.ok);
+  CHECK(report.unsealed_records == 1);
+  CHECK(absl::StrContains(report.ToText(), "1 not yet sealed"));
+}
+
+TEST_CASE("A tail rewritten after its seal and receipt were deleted fails strict verification",
+          "[audit][tamper]") {
+  SealedLog s;
+  {
+    auto db = s.Copy("t");
+    SealedLog::Delete(db.get(), internal::SealKey(5));
+    SealedLog::Delete(db.get(), internal::ReceiptKey(5));
+    SealedLog::Delete(db.get(), internal::SealByLastSeqKey(50));
+    // Rewrite record 45 and re-link 46..50 so that the chain itself is whole again.
+    std::string prev;
+    for (uint64_t seq = 45; seq <= 50; ++seq) {
+      v1::AuditRecord rec;
+      REQUIRE(rec.ParseFromString(SealedLog::Get(db.get(), internal::RecordKey(seq))));
+      if (seq == 45) {
+        rec.set_detail("rewritten");
+      } else {
+        rec.set_prev_hash(prev);
+      }
+      const std::string bytes = rec.SerializeAsString();
+      SealedLog::Put(db.get(), internal::RecordKey(seq), bytes);
+      prev = internal::RecordHash(rec.prev_hash(), bytes);
+    }
+  }
+  ExpectBad(s.Verify("t", s.f.pki.Options()), 41, "not sealed");
+}
+
+TEST_CASE("A flipped prev_hash names the record that holds it", "[audit][tamper]") {
+  SealedLog s;
+  {
+    auto db = s.Copy("t");
+    v1::AuditRecord rec;
+    REQUIRE(rec.ParseFromString(SealedLog::Get(db.get(), internal::RecordKey(27))));
+    std::string prev = rec.prev_hash();
+    prev[5] ^= 0x10;
+    rec.set_prev_hash(prev);
+    SealedLog::Put(db.get(), internal::RecordKey(27), rec.SerializeAsString());
+  }
+  ExpectBad(s.Verify("t", s.f.pki.Options()), 27, "prev_hash");
+}
+
 TEST_CASE("A forged seal is named", "[audit][tamper]") {
   SealedLog s;
   {
