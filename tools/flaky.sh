@@ -97,6 +97,7 @@ for i in $(seq 1 "$runs"); do
   fi
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
+    echo "run $i/$runs passed"
     rm -f "$out"
   else
     failed=$((failed + 1))
