@@ -12,6 +12,7 @@
 #include "common/crypto/hash.h"
 #include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
+#include "common/files.h"
 #include "common/identifiers.h"
 #include "common/merkle.h"
 #include "common/sealed_box.h"
@@ -37,14 +38,6 @@ std::string JsonEscape(absl::string_view s) {
     }
   }
   return out;
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -90,18 +83,9 @@ absl::StatusOr<v1::AuditArchive> ParseArchive(absl::string_view bytes,
 absl::Status WriteArchiveFile(const std::string& path, const v1::AuditArchive& archive,
                               const crypto::PublicKey* encrypt_to) {
   DARVOZA_ASSIGN_OR_RETURN(std::string bytes, SerializeArchive(archive, encrypt_to));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return absl::ResourceExhaustedError(absl::StrCat("writing ", tmp, " failed"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
+  // Atomic and durable: purge deletes records on the strength of this file. Owner-only, since a
+  // plain archive holds message bodies.
+  return WriteFileAtomically(path, bytes, 0600);
 }
 
 absl::StatusOr<v1::AuditArchive> ReadArchiveFile(const std::string& path,

@@ -460,7 +460,8 @@ uint64_t AuditLog::head_seq() const {
   return head_seq_published_;
 }
 
-absl::StatusOr<uint64_t> AuditLog::Purge(absl::Time older_than, uint64_t archived_through_seq) {
+absl::StatusOr<uint64_t> AuditLog::Purge(absl::Time older_than, const v1::AuditArchive& archive) {
+  const uint64_t archived_through_seq = archive.records_size() > 0 ? archive.last_seq() : 0;
   absl::ReaderMutexLock l(&db_mu_);
   if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
   // The newest witnessed seal that ends within the archive and whose last record is old enough.
@@ -474,7 +475,7 @@ absl::StatusOr<uint64_t> AuditLog::Purge(absl::Time older_than, uint64_t archive
     DARVOZA_ASSIGN_OR_RETURN(auto receipt, store_->GetReceipt(index));
     if (!receipt.has_value()) continue;
     DARVOZA_RETURN_IF_ERROR(store_->PurgeThrough(*seal, &*receipt,
-                                                 ToUnixNanosField(options_.clock->Now())));
+                                                 ToUnixNanosField(options_.clock->Now()), archive));
     return seal->seal.last_seq();
   }
   return uint64_t{0};

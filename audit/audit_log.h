@@ -207,11 +207,14 @@ class AuditLog final : public AuditQueries {
   // Sends every pending seal to the witness now and waits. The witness's error, if any.
   absl::Status WitnessNow();
 
-  // Removes records and bodies up to the last witnessed seal ending at or before
-  // `archived_through_seq` whose records are all older than `older_than`, with their index
-  // entries, seals and receipts, and leaves a PurgeMarker so the chain verifies across the cut.
-  // Returns the last purged seq (0 when nothing could be purged).
-  absl::StatusOr<uint64_t> Purge(absl::Time older_than, uint64_t archived_through_seq);
+  // Removes records up to the last witnessed seal ending within `archive` whose records are all
+  // older than `older_than`, with their index entries, seals, receipts and the bodies no kept
+  // record names, and leaves a PurgeMarker so the chain verifies across the cut. Returns the
+  // last purged seq (0 when nothing could be purged). REQUIRES: `archive` was verified against
+  // the federation's trust (VerifyArchive). FAILED_PRECONDITION, purging nothing, when the
+  // archive does not hold, byte for byte, every record from the log's first kept one on that
+  // would go, or a body that would go.
+  absl::StatusOr<uint64_t> Purge(absl::Time older_than, const v1::AuditArchive& archive);
 
   uint64_t head_seq() const;
   // Status of the last witness attempt (OK when receipts are current).

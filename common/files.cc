@@ -41,6 +41,17 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
     unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", strerror(err)));
   }
+  // The rename is durable only once the directory entry is: a power cut could otherwise leave
+  // the old file, or none, behind a caller that was told the write succeeded.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0 || fsync(dir_fd) != 0) {
+    int err = errno;
+    if (dir_fd >= 0) close(dir_fd);
+    return absl::InternalError(absl::StrCat("cannot sync directory ", dir, ": ", strerror(err)));
+  }
+  close(dir_fd);
   return absl::OkStatus();
 }
 

@@ -11,7 +11,8 @@
 namespace darvoza {
 
 // Writes `contents` to `path` through a temporary file in the same directory that is fsynced
-// and renamed, created with `mode`. INTERNAL naming the path on failure.
+// and renamed, created with `mode`, then fsyncs the directory: on OK the new file survives a
+// power cut. INTERNAL naming the path on failure.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode);
 // The whole file. NOT_FOUND when missing, INTERNAL on other errors.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);

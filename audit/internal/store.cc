@@ -540,13 +540,43 @@ absl::StatusOr<LogStats> Store::Stats() {
   return stats;
 }
 
+namespace {
+
+// The archive's copy of record `seq`, or nullptr when the archive does not hold it.
+const std::string* ArchivedRecord(const v1::AuditArchive& archive, uint64_t seq) {
+  if (seq < archive.first_seq() || seq > archive.last_seq()) return nullptr;
+  const uint64_t i = seq - archive.first_seq();
+  if (i >= static_cast<uint64_t>(archive.records_size())) return nullptr;
+  return &archive.records(static_cast<int>(i));
+}
+
+}  // namespace
+
 absl::Status Store::PurgeThrough(const SealEntry& seal, const v1::SignedWitnessReceipt* receipt,
-                                 int64_t now_nanos) {
+                                 int64_t now_nanos, const v1::AuditArchive& archive) {
   DARVOZA_ASSIGN_OR_RETURN(auto marker, GetPurgeMarker());
   const uint64_t from = marker.has_value() ? marker->last_purged_seq() + 1 : 1;
   const uint64_t through = seal.seal.last_seq();
   if (through < from) return absl::OkStatus();
+  // The archive must hold every record that goes, exactly as this log holds it: the first and
+  // the last are compared byte for byte, and the (verified) chain between them holds the rest.
+  for (uint64_t seq : {from, through}) {
+    const std::string* archived = ArchivedRecord(archive, seq);
+    if (archived == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the archive holds records ", archive.first_seq(), "..", archive.last_seq(),
+          " but purging needs ", from, "..", through, ": record ", seq,
+          " would be lost (export the archive from the log's first record)"));
+    }
+    DARVOZA_ASSIGN_OR_RETURN(StoredRecord stored, GetRecord(seq));
+    if (stored.bytes != *archived) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "record ", seq, " of the archive differs from the log's: not this log's archive"));
+    }
+  }
   rocksdb::WriteBatch batch;
+  absl::flat_hash_set<std::string> bodies;  // of the records that go, by hash
+  std::vector<std::pair<uint64_t, std::string>> body_owner;  // first record naming each body
   {
     std::string upper = RecordKey(through + 1);
     rocksdb::ReadOptions ro;
@@ -557,11 +587,39 @@ absl::Status Store::PurgeThrough(const SealEntry& seal, const v1::SignedWitnessR
       v1::AuditRecord rec;
       if (rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
         for (const std::string& k : IndexKeys(rec)) batch.Delete(k);
-        if (!rec.body_sha256().empty()) batch.Delete(BodyKey(rec.body_sha256()));
+        if (!rec.body_sha256().empty() && bodies.insert(rec.body_sha256()).second) {
+          body_owner.emplace_back(rec.seq(), rec.body_sha256());
+        }
       }
       batch.Delete(it->key());
     }
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
+  }
+  // Bodies are stored once per hash and shared: one that a kept record names stays.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const std::string prefix = RecordKey(0).substr(0, 1);
+    for (it->Seek(RecordKey(through + 1)); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      v1::AuditRecord rec;
+      if (rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        bodies.erase(rec.body_sha256());
+      }
+    }
+    DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
+  }
+  absl::flat_hash_set<std::string> archived_bodies;
+  for (const v1::ArchivedBody& b : archive.bodies()) archived_bodies.insert(b.sha256());
+  for (const auto& [seq, sha] : body_owner) {
+    if (!bodies.contains(sha)) continue;
+    DARVOZA_ASSIGN_OR_RETURN(auto stored, Get(BodyKey(sha)));
+    if (!stored.has_value()) continue;  // hash-only, or already gone
+    if (!archived_bodies.contains(sha)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the body of record ", seq, " is not in the archive (exported without bodies?): "
+          "purging would lose it"));
+    }
+    batch.Delete(BodyKey(sha));
   }
   const uint64_t first_index = marker.has_value() ? marker->first_seal_index() : 1;
   for (uint64_t i = std::max<uint64_t>(first_index, 1); i <= seal.index; ++i) {

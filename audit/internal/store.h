@@ -100,9 +100,12 @@ class Store {
                                           const v1::SecurityServerId* server);
   absl::StatusOr<v1::AuditInclusionProof> Prove(uint64_t seq);
   absl::StatusOr<LogStats> Stats();
-  // Deletes sealed records up to `through_seq` (a witnessed seal's last_seq) and leaves a marker.
+  // Deletes the records from the first kept one through `seal`'s last (a witnessed seal), their
+  // index entries, seals and receipts, and the bodies no kept record names; leaves a marker.
+  // FAILED_PRECONDITION, deleting nothing, unless `archive` (verified by the caller) holds
+  // every record that goes, byte for byte, and every body that goes.
   absl::Status PurgeThrough(const SealEntry& seal, const v1::SignedWitnessReceipt* receipt,
-                            int64_t now_nanos);
+                            int64_t now_nanos, const v1::AuditArchive& archive);
 
  private:
   explicit Store(rocksdb::DB* db);

@@ -79,7 +79,7 @@ TEST_CASE("Export, purge and verify offline across the cut", "[audit][archive]")
 
   // Purge what is archived and older than 45 minutes: records 1..10 are older than
   // kTestStart+15min; retention cut at kTestStart + 15 min keeps seal 2 (11..20) whole.
-  auto purged = log->Purge(testing::kTestStart + absl::Minutes(15), archive->last_seq());
+  auto purged = log->Purge(testing::kTestStart + absl::Minutes(15), *archive);
   REQUIRE(purged.ok());
   CHECK(*purged == 10);
   CHECK(log->GetRecord(5).status().code() == absl::StatusCode::kNotFound);
@@ -88,7 +88,7 @@ TEST_CASE("Export, purge and verify offline across the cut", "[audit][archive]")
   CHECK(log->FindByMessageId("msg-5")->empty());
   CHECK(log->GetRecord(11).ok());
   // Only archived records go, however old.
-  purged = log->Purge(f.clock.Now(), 30);
+  purged = log->Purge(f.clock.Now(), *archive);
   REQUIRE(purged.ok());
   CHECK(*purged == 30);
   auto stats = log->Stats();
@@ -131,6 +131,64 @@ TEST_CASE("Export, purge and verify offline across the cut", "[audit][archive]")
   CHECK(mid->last_seq() == 50);
   VerifyOptions options = f.pki.Options();
   CHECK(VerifyArchive(*mid, options).ok);
+}
+
+TEST_CASE("Purge deletes only what the archive holds, and no body a kept record needs",
+          "[audit][archive]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  for (uint64_t i = 1; i <= 40; ++i) {
+    // Records 5 and 35 carry the same body: it is stored once, under its hash.
+    const std::string body = (i == 5 || i == 35) ? "shared body" : absl::StrCat("body ", i);
+    REQUIRE((*log)->AppendAndWait(MakeRequest(i, body)).ok());
+    f.clock.Advance(absl::Minutes(1));
+  }
+  REQUIRE((*log)->SealNow().ok());
+  REQUIRE((*log)->WitnessNow().ok());
+  const absl::Time everything = f.clock.Now() + absl::Hours(1);
+
+  SECTION("an archive that starts after the log's first record is refused") {
+    ExportOptions later;
+    later.first_seq = 21;
+    auto archive = (*log)->Export(later);
+    REQUIRE(archive.ok());
+    REQUIRE(VerifyArchive(*archive, f.pki.Options()).ok);  // a good archive, of the wrong range
+    auto purged = (*log)->Purge(everything, *archive);
+    CHECK(purged.status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK((*log)->GetRecord(1).ok());
+    CHECK((*log)->GetRecord(30).ok());
+  }
+  SECTION("an archive without bodies is refused") {
+    ExportOptions no_bodies;
+    no_bodies.include_bodies = false;
+    auto archive = (*log)->Export(no_bodies);
+    REQUIRE(archive.ok());
+    auto purged = (*log)->Purge(everything, *archive);
+    CHECK(purged.status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK((*log)->GetBody(crypto::Sha256("body 1")).ok());
+    CHECK((*log)->GetRecord(1).ok());
+  }
+  SECTION("a body shared with a kept record stays") {
+    ExportOptions first_30;
+    first_30.last_seq = 30;
+    auto archive = (*log)->Export(first_30);
+    REQUIRE(archive.ok());
+    REQUIRE(archive->last_seq() == 30);
+    auto purged = (*log)->Purge(everything, *archive);
+    REQUIRE(purged.ok());
+    CHECK(*purged == 30);
+    CHECK((*log)->GetRecord(5).status().code() == absl::StatusCode::kNotFound);
+    CHECK((*log)->GetBody(crypto::Sha256("body 6")).status().code() ==
+          absl::StatusCode::kNotFound);
+    CHECK((*log)->GetBody(crypto::Sha256("shared body")).ok());  // record 35 still names it
+    auto rest = (*log)->Export(ExportOptions{});
+    REQUIRE(rest.ok());
+    VerifyReport report = VerifyArchive(*rest, f.pki.Options());
+    INFO(report.ToText());
+    CHECK(report.ok);
+    CHECK(report.bodies == 10);
+  }
 }
 
 TEST_CASE("A changed plain archive names the record", "[audit][archive]") {

@@ -624,16 +624,8 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
       }
       auto log = audit::AuditLog::Open(log_options);
       if (!log.ok()) return Fail(exit_code, "cannot open the audit log for writing", log.status());
-      // The archive must hold exactly this log's records up to its end.
-      if (archive->records_size() > 0) {
-        auto last = (*log)->GetRecord(archive->last_seq());
-        if (!last.ok() || last->bytes != *archive->records().rbegin()) {
-          return Fail(exit_code, "purge",
-                      absl::FailedPreconditionError(
-                          "the archive's last record differs from the log's: not this log's archive"));
-        }
-      }
-      auto purged = (*log)->Purge(Clock::Real()->Now() - *retention, archive->last_seq());
+      // The library refuses an archive that does not hold every record and body that would go.
+      auto purged = (*log)->Purge(Clock::Real()->Now() - *retention, *archive);
       if (!purged.ok()) return Fail(exit_code, "purge", purged.status());
       if (*purged == 0) {
         std::cout << "nothing to purge: no witnessed seal within the archive is older than "
