@@ -486,7 +486,38 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// A call on a path the SS↔SS port does not serve. The path is outside text and is neither
+// logged nor echoed.
+class FallbackCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  FallbackCall(ExchangeCore* core, grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) {
+    const absl::Status status =
+        Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+              "the SS-to-SS port serves only /darvoza.v1.SecurityServerExchange/Call with a "
+              "SignedMessage");
+    core->node().metrics->Increment(
+        absl::StrCat("darvoza_ss_provider_refusals_total{fault=\"", FaultCode(status), "\"}"));
+    v1::AuditRecord record;
+    record.set_kind(v1::REFUSAL);
+    record.set_grpc_status_code(static_cast<int32_t>(status.code()));
+    record.set_fault_code(FaultCode(status));
+    record.set_detail(std::string(status.message()));
+    core->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+                [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::GenericCallbackServerContext* const ctx_;
+};
+
 }  // namespace
+
+grpc::ServerGenericBidiReactor* ProviderFallbackService::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  return new FallbackCall(core_, ctx);
+}
 
 grpc::ServerUnaryReactor* ProviderService::Call(grpc::CallbackServerContext* ctx,
                                                 const grpc::ByteBuffer* request,

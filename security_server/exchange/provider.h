@@ -16,6 +16,8 @@
 #ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_PROVIDER_H_
 #define DARVOZA_SECURITY_SERVER_EXCHANGE_PROVIDER_H_
 
+#include <grpcpp/generic/async_generic_service.h>
+
 #include "proto/exchange.grpc.pb.h"
 #include "security_server/exchange/exchange_core.h"
 
@@ -31,6 +33,19 @@ class ProviderService final : public v1::SecurityServerExchange::WithRawCallback
 
   grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                  grpc::ByteBuffer* response) override;
+
+ private:
+  ExchangeCore* const core_;
+};
+
+// Every other path on the SS↔SS port: refused with Server.ServerProxy.InvalidMessage
+// (INVALID_ARGUMENT) and a refusal record, without reading the request.
+class ProviderFallbackService final : public grpc::CallbackGenericService {
+ public:
+  // `core` is not owned and must outlive the service.
+  explicit ProviderFallbackService(ExchangeCore* core) : core_(core) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
  private:
   ExchangeCore* const core_;

@@ -474,7 +474,13 @@ TEST_CASE("Security: the provider checks every envelope and calls only what was 
   const int refusals_before = CountRecords(*a.provider, v1::REFUSAL, kInvalidMessage);
   expect("not a SignedMessage", CallGeneric(channel, kSsMethod, {}, "\xff\xff\xff not protobuf"),
          kInvalid, kInvalidMessage);
-  CHECK(CountRecords(*a.provider, v1::REFUSAL, kInvalidMessage) == refusals_before + 1);
+  expect("a path the SS port does not serve",
+         CallGeneric(channel, "/grpc.health.v1.Health/Check", {}, ""), kInvalid,
+         kInvalidMessage);
+  expect("bytes on a path the SS port does not serve",
+         CallGeneric(channel, "/darvoza.v1.SecurityServerExchange/Other", {}, "\x01\x02"),
+         kInvalid, kInvalidMessage);
+  CHECK(CountRecords(*a.provider, v1::REFUSAL, kInvalidMessage) == refusals_before + 3);
   // Forged: signed by another member's key (the provider's own) for the benefits client.
   {
     std::string body;
