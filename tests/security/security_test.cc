@@ -31,6 +31,8 @@
 #include "audit/archive.h"
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
+#include "common/crypto/keys.h"
+#include "common/crypto/x509.h"
 #include "common/identifiers.h"
 #include "proto/envelope.pb.h"
 #include "proto/example_agency.grpc.pb.h"
@@ -561,6 +563,129 @@ TEST_CASE("Security: a consumer SS cannot change the method after the client's S
   CHECK(answer.fault == "Server.ServerProxy.InvalidMessage");
   CHECK(a.backend.hits() == 0);
   RequireLogVerifies(a.fed, *a.consumer);
+  RequireLogVerifies(a.fed, *a.provider);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates and TLS on the SS-to-SS port.
+
+std::string RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  pclose(pipe);
+  return output;
+}
+
+TEST_CASE("Security: TLS peers that are not the consumer SS never reach the provider's checks",
+          "[security][tls]") {
+  TwoAgencies a;
+  WellBehavedClient good(a.consumer->client_address());
+  ss::MetricsRegistry* metrics = a.provider->node->services().metrics;
+  const std::string ss_address = a.provider->node->addresses().ss;
+  const std::string message = Request(a).SerializeAsString();
+  auto handshake_refused = [&](const std::string& name, const std::string& key,
+                               const std::string& cert) {
+    const double before = metrics->Get("darvoza_ss_handshake_refusals_total");
+    Answer answer = CallGeneric(TlsChannelAs(key, cert, ss_address), kSsMethod, {}, message);
+    INFO(name << ": " << answer.status.error_code() << " " << answer.status.error_message());
+    CHECK(answer.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(metrics->Get("darvoza_ss_handshake_refusals_total") > before);
+  };
+
+  // TLS 1.2 is refused; TLS 1.3 with the same identity is accepted.
+  {
+    auto* keys = a.consumer->node->services().keys;
+    const std::string s_client = absl::StrCat("echo | timeout 10 openssl s_client -connect ",
+                                              ss_address, " -cert ", keys->AuthCertPath(),
+                                              " -key ", keys->AuthKeyPath());
+    std::string tls12 = RunCommand(s_client + " -tls1_2");
+    INFO(tls12);
+    CHECK(absl::StrContains(tls12, "Cipher is (NONE)"));
+    CHECK_FALSE(absl::StrContains(tls12, "New, TLSv1.2"));
+    CHECK(absl::StrContains(RunCommand(s_client + " -tls1_3"), "New, TLSv1.3"));
+  }
+
+  TempDir dir;
+  const absl::Time now = a.fed.clock()->Now();
+  auto save = [&](const std::string& stem, const crypto::PrivateKey& key,
+                  const crypto::Certificate& cert) {
+    REQUIRE(key.SaveToFile(dir.File(stem + ".key")).ok());
+    WriteFileForTest(dir.File(stem + ".pem"), cert.ToPem());
+  };
+  auto rogue_ca_key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
+  REQUIRE(rogue_ca_key.ok());
+  auto rogue_ca = crypto::IssueCertificate(
+      **rogue_ca_key, nullptr, *(*rogue_ca_key)->GetPublicKey(), "rogue CA",
+      {.serial = 1, .not_before = now - absl::Hours(1), .not_after = now + absl::Hours(24),
+       .profile = crypto::CertificateProfile::kRootCa});
+  REQUIRE(rogue_ca.ok());
+  auto key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256);
+  REQUIRE(key.ok());
+  // A foreign CA's certificate naming the consumer SS.
+  {
+    auto cert = crypto::IssueCertificate(
+        **rogue_ca_key, rogue_ca->get(), *(*key)->GetPublicKey(),
+        absl::StrCat("server:", a.consumer->id),
+        {.serial = 2, .not_before = now - absl::Hours(1), .not_after = now + absl::Hours(24),
+         .profile = crypto::CertificateProfile::kTlsAuth});
+    REQUIRE(cert.ok());
+    save("foreign", **key, **cert);
+    handshake_refused("foreign CA", dir.File("foreign.key"), dir.File("foreign.pem"));
+  }
+  // Self-signed, naming the consumer SS.
+  {
+    auto cert = crypto::IssueCertificate(
+        **key, nullptr, *(*key)->GetPublicKey(), absl::StrCat("server:", a.consumer->id),
+        {.serial = 3, .not_before = now - absl::Hours(1), .not_after = now + absl::Hours(24),
+         .profile = crypto::CertificateProfile::kTlsAuth});
+    REQUIRE(cert.ok());
+    save("self", **key, **cert);
+    handshake_refused("self-signed", dir.File("self.key"), dir.File("self.pem"));
+  }
+  // Expired, from the foreign CA (the instance CA's key is not at hand in this fixture).
+  {
+    auto cert = crypto::IssueCertificate(
+        **rogue_ca_key, rogue_ca->get(), *(*key)->GetPublicKey(),
+        absl::StrCat("server:", a.consumer->id),
+        {.serial = 4, .not_before = now - absl::Hours(48), .not_after = now - absl::Hours(24),
+         .profile = crypto::CertificateProfile::kTlsAuth});
+    REQUIRE(cert.ok());
+    save("expired", **key, **cert);
+    handshake_refused("expired", dir.File("expired.key"), dir.File("expired.pem"));
+  }
+  // The consumer SS's seal certificate (instance CA, but not an auth certificate).
+  {
+    const std::string keys_dir = a.consumer->data_dir;
+    REQUIRE_FALSE(ReadFileForTest(keys_dir + "/certs/seal.pem").empty());
+    REQUIRE_FALSE(ReadFileForTest(keys_dir + "/keys/seal.key").empty());
+    handshake_refused("seal certificate as TLS", keys_dir + "/keys/seal.key",
+                      keys_dir + "/certs/seal.pem");
+  }
+  // Another SS's auth certificate, for a message naming the consumer SS: past the handshake,
+  // refused per call.
+  {
+    Answer answer = CallGeneric(SsChannel(*a.provider, *a.provider), kSsMethod, {}, message);
+    CHECK(answer.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(answer.fault == "Server.ServerProxy.SslAuthenticationFailed");
+  }
+
+  good.Stop();
+  INFO(good.last_error());
+  CHECK(good.errors() == 0);
+  CHECK(a.backend.hits() == good.ok());
+  // A revoked SS: its old identity no longer gets through the provider's handshake.
+  {
+    REQUIRE(a.fed.registry()
+                .RevokeServer(*ParseSecurityServerId(a.consumer->id), "test")
+                .ok());
+    a.fed.WaitForConfEverywhere();
+    handshake_refused("revoked", a.consumer->node->services().keys->AuthKeyPath(),
+                      a.consumer->node->services().keys->AuthCertPath());
+  }
+  CHECK(a.backend.hits() == good.ok());
   RequireLogVerifies(a.fed, *a.provider);
 }
 
