@@ -47,6 +47,21 @@ bool NeverSent(const grpc::Status& status, grpc::ClientContext& ctx, bool ready_
   return ctx.GetServerInitialMetadata().empty() && ctx.GetServerTrailingMetadata().empty();
 }
 
+// A provider SS's refusal enters this SS here: its fault code is echoed to the client in a
+// trailer and its message is logged, so a fault that is not sendable metadata is dropped
+// (the caller then names the failure itself) and a message that is not clean UTF-8 replaced.
+absl::Status CheckedPeerStatus(absl::Status status) {
+  if (status.ok()) return status;
+  std::string fault = FaultCode(status);
+  if (!ValidateMetadataEntry("x-road-error", fault).ok()) fault.clear();
+  absl::Status checked =
+      ValidateStatusMessage(status.message()).ok()
+          ? absl::Status(status.code(), status.message())
+          : absl::Status(status.code(), "(the provider security server's status message was "
+                                        "not valid text and is not shown)");
+  return fault.empty() ? checked : WithFault(checked, fault);
+}
+
 // Whether `conf` lists this security server `self` as a host of `client`.
 bool HostedHere(const v1::GlobalConf& conf, const v1::SecurityServerId& self,
                 const v1::SubsystemId& client) {
@@ -314,7 +329,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
         SendToNextProvider();
         return;
       }
-      absl::Status provider = FromGrpcStatus(status, *provider_ctx_);
+      absl::Status provider = CheckedPeerStatus(FromGrpcStatus(status, *provider_ctx_));
       if (FaultCode(provider).empty()) {
         absl::string_view fault = faults::kNetworkError;
         if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) fault = faults::kTimeout;
