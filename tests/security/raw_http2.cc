@@ -13,7 +13,7 @@ namespace darvoza::testing {
 namespace {
 
 constexpr uint8_t kData = 0x0, kHeaders = 0x1, kRstStream = 0x3, kSettings = 0x4, kPing = 0x6,
-                  kGoAway = 0x7;
+                  kGoAway = 0x7, kContinuation = 0x9;
 constexpr uint8_t kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4;
 
 void AppendFrame(std::string* out, uint8_t type, uint8_t flags, uint32_t stream,
@@ -103,7 +103,14 @@ RawOutcome RawGrpcPost(const std::string& host_port, const std::string& path,
   AppendHeader(&block, "content-type", "application/grpc");
   AppendHeader(&block, "te", "trailers");
   for (const auto& [name, value] : headers) AppendHeader(&block, name, value);
-  AppendFrame(&out, kHeaders, kEndHeaders, 1, block);
+  // Within the default SETTINGS_MAX_FRAME_SIZE: the rest of a big block goes in CONTINUATION
+  // frames, so large header blocks meet the server's header-size limit, not its frame limit.
+  constexpr size_t kMaxFrame = 16384;
+  for (size_t offset = 0; offset == 0 || offset < block.size(); offset += kMaxFrame) {
+    const bool last = offset + kMaxFrame >= block.size();
+    AppendFrame(&out, offset == 0 ? kHeaders : kContinuation, last ? kEndHeaders : 0, 1,
+                block.substr(offset, kMaxFrame));
+  }
   AppendFrame(&out, kData, kEndStream, 1, std::string(5, '\0'));
   if (!SendAll(fd, out)) {
     close(fd);
