@@ -233,6 +233,9 @@ absl::Status Node::StartServers() {
     if (grpc::Service* service = exchange_->SsToSsService(); service != nullptr) {
       builder.RegisterService(service);
     }
+    if (auto* fallback = exchange_->SsToSsFallbackService(); fallback != nullptr) {
+      builder.RegisterCallbackGenericService(fallback);
+    }
     DARVOZA_ASSIGN_OR_RETURN(ss_server_, BuildAndStart(builder, "SS-to-SS"));
     if (port == 0) return absl::UnavailableError(absl::StrCat("cannot bind ", config_.ss_listen));
     addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", port);

@@ -61,6 +61,10 @@ class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual grpc::Service* SsToSsService() = 0;  // registered on the SS↔SS server (may be null)
+  // Registered beside SsToSsService(): answers every other path on the SS↔SS server, so that
+  // bytes that are not a SecurityServerExchange call get a fault and a log entry rather than
+  // gRPC's bare UNIMPLEMENTED. May be null.
+  virtual grpc::CallbackGenericService* SsToSsFallbackService() { return nullptr; }
   // The pass-through service for one client port (may be null): call once with
   // tls_port=false for the plaintext port and once with tls_port=true for the mTLS port. Two
   // objects, because gRPC lets a generic service be registered with one server only, and

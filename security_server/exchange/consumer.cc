@@ -16,6 +16,7 @@
 #include "common/faults.h"
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
+#include "common/outside_values.h"
 #include "common/status_macros.h"
 #include "proto/exchange.pb.h"
 #include "security_server/global_conf_client.h"
@@ -23,33 +24,6 @@
 
 namespace darvoza::ss::exchange {
 namespace {
-
-// Metadata a client sends that must not travel to the backend: ours, gRPC's own, and
-// connection-level headers.
-bool IsForwardable(absl::string_view key) {
-  return !absl::StartsWith(key, "x-road-") && !absl::StartsWith(key, "grpc-") &&
-         !absl::StartsWith(key, ":") && key != "user-agent" && key != "content-type" &&
-         key != "te" && key != "host";
-}
-
-// "/pkg.Svc/Method" -> "pkg.Svc.Method".
-absl::StatusOr<std::string> ServiceCodeFromMethod(absl::string_view method) {
-  if (method.size() < 4 || method[0] != '/') {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                 absl::StrCat("gRPC method \"", method, "\" is not /package.Service/Method"));
-  }
-  absl::string_view rest = method.substr(1);
-  size_t slash = rest.find('/');
-  if (slash == absl::string_view::npos || slash == 0 || slash + 1 == rest.size() ||
-      rest.find('/', slash + 1) != absl::string_view::npos) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                 absl::StrCat("gRPC method \"", method, "\" is not /package.Service/Method"));
-  }
-  std::string code = absl::StrCat(rest.substr(0, slash), ".", rest.substr(slash + 1));
-  absl::Status valid = ValidateIdentifierPart(code);
-  if (!valid.ok()) return valid;
-  return code;
-}
 
 ABSL_CONST_INIT absl::Mutex g_hook_mu(absl::kConstInit);
 std::function<void(v1::SignedMessage&)>* g_outgoing_hook ABSL_GUARDED_BY(g_hook_mu) = nullptr;
@@ -59,11 +33,45 @@ void ApplyOutgoingHook(v1::SignedMessage& message) {
   if (g_outgoing_hook != nullptr) (*g_outgoing_hook)(message);
 }
 
-bool NeverSent(const grpc::Status& status) {
-  // gRPC fails a call before it reaches the wire with exactly this message when no connection
-  // to the target could be made (refused, unreachable, or the TLS handshake failed).
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         absl::StrContains(status.error_message(), "failed to connect to all addresses");
+// Whether the failed attempt cannot have reached the provider SS, so that sending the request
+// to another provider SS cannot make it run twice. Decided from transport-level facts only:
+// the channel was not READY when the attempt started and no TLS handshake with that provider
+// completed during it (so no connection existed that could have carried the request), and
+// nothing at all came back from a peer (no initial or trailing metadata, hence no
+// x-road-error). Never from the status message: a provider's own refusal can carry the same
+// text as gRPC's local connection failure. When in doubt the answer is "maybe sent".
+bool NeverSent(const grpc::Status& status, grpc::ClientContext& ctx, bool ready_at_start,
+               uint64_t handshakes_at_start, const ProviderPeer& peer) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+  if (ready_at_start || peer.accepted_handshakes() != handshakes_at_start) return false;
+  return ctx.GetServerInitialMetadata().empty() && ctx.GetServerTrailingMetadata().empty();
+}
+
+// A provider SS's refusal enters this SS here: its fault code is echoed to the client in a
+// trailer and its message is logged, so a fault that is not sendable metadata is dropped
+// (the caller then names the failure itself) and a message that is not clean UTF-8 replaced.
+absl::Status CheckedPeerStatus(absl::Status status) {
+  if (status.ok()) return status;
+  std::string fault = FaultCode(status);
+  if (!ValidateMetadataEntry("x-road-error", fault).ok()) fault.clear();
+  absl::Status checked =
+      ValidateStatusMessage(status.message()).ok()
+          ? absl::Status(status.code(), status.message())
+          : absl::Status(status.code(), "(the provider security server's status message was "
+                                        "not valid text and is not shown)");
+  return fault.empty() ? checked : WithFault(checked, fault);
+}
+
+// Whether `conf` lists this security server `self` as a host of `client`.
+bool HostedHere(const v1::GlobalConf& conf, const v1::SecurityServerId& self,
+                const v1::SubsystemId& client) {
+  for (const v1::SecurityServerEntry& entry : conf.security_servers()) {
+    if (!SameSecurityServer(entry.id(), self)) continue;
+    for (const v1::SubsystemId& hosted : entry.hosted_subsystems()) {
+      if (SameSubsystem(hosted, client)) return true;
+    }
+  }
+  return false;
 }
 
 class ConsumerCall final : public grpc::ServerGenericBidiReactor {
@@ -120,13 +128,16 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
   // Everything checked before anything is signed or sent.
   absl::Status Prepare() {
     const auto& md = ctx_->client_metadata();
+    // Every value the IS sent is checked here, once, before any of it is echoed (x-road-id),
+    // signed, logged or forwarded: gRPC aborts the process on a bad byte in metadata it sends.
+    DARVOZA_RETURN_IF_ERROR(ValidateReceivedMetadata(md));
     auto header = [&](const char* key) -> std::optional<std::string> {
       auto it = md.find(key);
       if (it == md.end()) return std::nullopt;
       return ToString(it->second);
     };
 
-    auto service_code = ServiceCodeFromMethod(ctx_->method());
+    auto service_code = ServiceCodeFromMethodPath(ctx_->method());
     if (!service_code.ok()) return service_code.status();
 
     std::optional<std::string> client_text = header(kClientHeader);
@@ -138,11 +149,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     if (!client.ok()) return client.status();
     *envelope_.mutable_client() = *client;
     if (auto id = header(kIdHeader); id.has_value() && !id->empty()) {
-      if (id->size() > 255) {
-        return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                     "x-road-id is longer than 255 characters");
-      }
-      envelope_.set_message_id(*id);
+      envelope_.set_message_id(*id);  // validated above: printable, at most 255 bytes
     } else {
       envelope_.set_message_id(crypto::HexEncode(crypto::RandomBytes(16)));
     }
@@ -153,6 +160,15 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     auto conf = core_->node().conf->Current();
     if (!conf.ok()) return conf.status();
     conf_ = *std::move(conf);
+    // The global configuration must list this SS as the client's host: a hosting the registry
+    // has not (or no longer) approved would only be refused by the provider after signing and
+    // sending, so the request is refused here and nothing leaves this SS.
+    if (!HostedHere(*conf_, core_->node().self, *client)) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
+                   absl::StrCat("the global configuration (serial ", conf_->serial(),
+                                ") does not list this security server as the host of ",
+                                FormatSubsystemId(*client)));
+    }
 
     // Metadata's ListClients needs no provider.
     const bool list_clients =
@@ -207,7 +223,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     call->set_method(std::string(ctx_->method()));
     for (const auto& [key, value] : md) {
       const std::string k = ToString(key);
-      if (!IsForwardable(k)) continue;
+      if (!IsForwardedMetadataKey(k)) continue;
       v1::MetadataEntry* entry = call->add_metadata();
       entry->set_key(k);
       entry->set_value(ToString(value));
@@ -277,6 +293,8 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     ApplyOutgoingHook(signed_request_);
     attempt_started_ = core_->node().clock->Now();
     attempt_started_mono_ = core_->node().clock->MonotonicNow();
+    ready_at_start_ = peer_->channel()->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+    handshakes_at_start_ = peer_->accepted_handshakes();
     {
       absl::MutexLock lock(&mu_);
       provider_ctx_ = std::make_unique<grpc::ClientContext>();
@@ -294,7 +312,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
   void OnProviderDone(const grpc::Status& status) {
     const absl::Duration latency = core_->node().clock->MonotonicNow() - attempt_started_mono_;
     if (!status.ok()) {
-      if (NeverSent(status)) {
+      if (NeverSent(status, *provider_ctx_, ready_at_start_, handshakes_at_start_, *peer_)) {
         core_->pool().ReportConnectionFailure(*peer_);
         if (peer_->RefusedSince(attempt_started_)) {
           last_error_ = Fault(absl::StatusCode::kUnauthenticated,
@@ -311,7 +329,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
         SendToNextProvider();
         return;
       }
-      absl::Status provider = FromGrpcStatus(status, *provider_ctx_);
+      absl::Status provider = CheckedPeerStatus(FromGrpcStatus(status, *provider_ctx_));
       if (FaultCode(provider).empty()) {
         absl::string_view fault = faults::kNetworkError;
         if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) fault = faults::kTimeout;
@@ -368,6 +386,25 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     if (!signature.ok()) {
       return invalid(absl::StrCat("the provider's response: ", signature.message()));
     }
+    // The backend's answer enters this SS here; it is handed to gRPC in Reply().
+    auto failed = [](const absl::Status& why) {
+      return Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
+                   absl::StrCat("the service's answer cannot be passed on: ", why.message()));
+    };
+    if (response_.grpc_status_code() < 0 || response_.grpc_status_code() > 16) {
+      return failed(absl::InvalidArgumentError("the gRPC status code is out of range"));
+    }
+    if (absl::Status message = ValidateStatusMessage(response_.status_message()); !message.ok()) {
+      return failed(message);
+    }
+    for (const auto* entries : {&response_.metadata(), &response_.trailing_metadata()}) {
+      for (const v1::MetadataEntry& entry : *entries) {
+        if (!IsForwardedMetadataKey(entry.key())) continue;
+        if (absl::Status valid = ValidateMetadataEntry(entry.key(), entry.value()); !valid.ok()) {
+          return failed(valid);
+        }
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -376,10 +413,10 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     ctx_->AddInitialMetadata(kRequestHashHeader,
                              absl::Base64Escape(response_.request_hash()));
     for (const v1::MetadataEntry& entry : response_.metadata()) {
-      if (IsForwardable(entry.key())) ctx_->AddInitialMetadata(entry.key(), entry.value());
+      if (IsForwardedMetadataKey(entry.key())) ctx_->AddInitialMetadata(entry.key(), entry.value());
     }
     for (const v1::MetadataEntry& entry : response_.trailing_metadata()) {
-      if (IsForwardable(entry.key())) ctx_->AddTrailingMetadata(entry.key(), entry.value());
+      if (IsForwardedMetadataKey(entry.key())) ctx_->AddTrailingMetadata(entry.key(), entry.value());
     }
     const auto code = static_cast<grpc::StatusCode>(response_.grpc_status_code());
     if (code != grpc::StatusCode::OK) {
@@ -448,6 +485,8 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
   absl::Status last_error_;
   absl::Time attempt_started_;
   absl::Duration attempt_started_mono_;
+  bool ready_at_start_ = false;
+  uint64_t handshakes_at_start_ = 0;
 
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> provider_ctx_ ABSL_GUARDED_BY(mu_);

@@ -6,8 +6,11 @@
 // the consumer SS authenticates the IS, finds the provider SSs in the global configuration,
 // signs the envelope with the client member's key, logs the request, sends it over mTLS,
 // checks the signed response and its request hash, and answers only once the response record
-// is durable. Connection failures before sending move on to the next provider SS; a request
-// that was sent is never sent again.
+// is durable. Only an attempt that cannot have reached the provider SS (decided from
+// transport-level facts, never from message text or when an x-road-error came back) moves on
+// to the next provider SS; a request that may have been sent is never sent again. Every value
+// from the IS, and from the provider's answer, is checked before it is echoed, signed or
+// logged (common/outside_values.h).
 #ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_CONSUMER_H_
 #define DARVOZA_SECURITY_SERVER_EXCHANGE_CONSUMER_H_
 

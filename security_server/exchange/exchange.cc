@@ -19,6 +19,7 @@ class ExchangeImpl final : public Exchange {
   explicit ExchangeImpl(const NodeServices& node)
       : core_(node, exchange::ExchangeOptions()),
         provider_(&core_),
+        provider_fallback_(&core_),
         plaintext_client_(&core_, /*tls_port=*/false),
         tls_client_(&core_, /*tls_port=*/true) {
     std::weak_ptr<exchange::ProviderPool> pool = core_.shared_pool();
@@ -31,6 +32,7 @@ class ExchangeImpl final : public Exchange {
   ~ExchangeImpl() override { Shutdown(); }
 
   grpc::Service* SsToSsService() override { return &provider_; }
+  grpc::CallbackGenericService* SsToSsFallbackService() override { return &provider_fallback_; }
   grpc::CallbackGenericService* ClientGenericService(bool tls_port) override {
     return tls_port ? &tls_client_ : &plaintext_client_;
   }
@@ -60,6 +62,7 @@ class ExchangeImpl final : public Exchange {
 
   exchange::ExchangeCore core_;
   exchange::ProviderService provider_;
+  exchange::ProviderFallbackService provider_fallback_;
   exchange::ConsumerService plaintext_client_;
   exchange::ConsumerService tls_client_;
   absl::Mutex mu_;

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "common/faults.h"
+#include "common/outside_values.h"
+#include "common/status_macros.h"
 
 namespace darvoza::ss::exchange {
 
@@ -86,6 +88,34 @@ std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
     out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
   return out;
+}
+
+bool IsForwardedMetadataKey(absl::string_view key) {
+  static constexpr absl::string_view kConnectionLevel[] = {
+      "content-type", "te",      "user-agent", "host",   "connection", "keep-alive",
+      "upgrade",      "trailer", "accept",     "accept-encoding",      "content-length",
+      "transfer-encoding", "proxy-connection"};
+  if (absl::StartsWith(key, "x-road-") || absl::StartsWith(key, "grpc-") ||
+      absl::StartsWith(key, ":")) {
+    return false;
+  }
+  for (absl::string_view reserved : kConnectionLevel) {
+    if (key == reserved) return false;
+  }
+  return true;
+}
+
+absl::Status ValidateReceivedMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  if (metadata.size() > kMaxMetadataEntries) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                 absl::StrCat("more than ", kMaxMetadataEntries, " metadata entries"));
+  }
+  for (const auto& [key, value] : metadata) {
+    DARVOZA_RETURN_IF_ERROR(ValidateMetadataEntry(absl::string_view(key.data(), key.size()),
+                                                  absl::string_view(value.data(), value.size())));
+  }
+  return absl::OkStatus();
 }
 
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {

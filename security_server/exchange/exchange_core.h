@@ -7,6 +7,7 @@
 #define DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +98,19 @@ class ExchangeCore {
 // The bytes of gRPC metadata / a message buffer as a string (one copy).
 std::string ToString(const grpc::string_ref& ref);
 std::string ByteBufferToString(grpc::ByteBuffer& buffer);
+
+// The one list of which metadata travels end to end (client IS -> envelope -> backend, and
+// backend answer -> response envelope -> client IS). Not forwarded: every `x-road-*` key (the
+// protocol's own: each SS sets those it vouches for from the verified envelope, so no peer can
+// choose what a backend or client reads there), gRPC's own (`grpc-*`, pseudo-headers,
+// content-type, te, user-agent) and HTTP connection-level headers.
+bool IsForwardedMetadataKey(absl::string_view key);
+
+// Checks every entry of metadata received from outside (ValidateMetadataEntry, at most
+// kMaxMetadataEntries). INVALID_ARGUMENT with fault Client.InvalidRequest; callers that got
+// the metadata from a backend or a peer replace the fault.
+absl::Status ValidateReceivedMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 // Fills an audit record's identifying fields from a request envelope.
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);

@@ -1,5 +1,6 @@
 #include "security_server/exchange/provider.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "common/faults.h"
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
+#include "common/outside_values.h"
 #include "common/status_macros.h"
 #include "proto/exchange.pb.h"
 #include "security_server/global_conf_client.h"
@@ -26,9 +28,69 @@
 namespace darvoza::ss::exchange {
 namespace {
 
-bool ReservedBackendKey(absl::string_view key) {
-  return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, ":") || key == "content-type" ||
-         key == "user-agent" || key == "te";
+// The outside values of an envelope (from the consumer SS) that this SS hands to gRPC or
+// stores as text: checked before anything of the envelope is logged or forwarded.
+absl::Status ValidateEnvelopeValues(const v1::Envelope& envelope) {
+  auto invalid = [](const absl::Status& why) {
+    return WithFault(why, faults::kInvalidMessage);
+  };
+  const std::pair<const char*, const std::string*> protocol_values[] = {
+      {kIdHeader, &envelope.message_id()},
+      {kUserIdHeader, &envelope.user_id()},
+      {kIssueHeader, &envelope.issue()}};
+  for (const auto& [key, value] : protocol_values) {
+    if (absl::Status valid = ValidateMetadataEntry(key, *value); !valid.ok()) {
+      return invalid(valid);
+    }
+  }
+  if (envelope.message_id().empty()) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                 "the envelope carries no message id");
+  }
+  if (envelope.grpc().metadata_size() > static_cast<int>(kMaxMetadataEntries)) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                 absl::StrCat("the envelope carries more than ", kMaxMetadataEntries,
+                              " metadata entries"));
+  }
+  for (const v1::MetadataEntry& entry : envelope.grpc().metadata()) {
+    if (absl::Status valid = ValidateMetadataEntry(entry.key(), entry.value()); !valid.ok()) {
+      return invalid(valid);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The backend method of an envelope whose service code passed the access check: derived from
+// that code, and the envelope's own gRPC method must be exactly it (a right on pkg.Svc.Public
+// must not reach /pkg.Svc/Secret or another service).
+absl::StatusOr<std::string> AuthorizedMethod(const v1::Envelope& envelope) {
+  auto path = MethodPathFromServiceCode(envelope.service().service_code());
+  if (!path.ok()) return WithFault(path.status(), faults::kInvalidMessage);
+  if (envelope.grpc().method() != *path) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                 absl::StrCat("the envelope's gRPC method is not ", *path,
+                              ", the one its signed service code names"));
+  }
+  return path;
+}
+
+// Copies the forwarded entries of a backend's answer, each checked: they are signed into the
+// response and handed to gRPC by the consumer SS.
+absl::Status CopyBackendMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from,
+                                 std::vector<v1::MetadataEntry>* to) {
+  if (from.size() > kMaxMetadataEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("more than ", kMaxMetadataEntries, " metadata entries"));
+  }
+  for (const auto& [key, value] : from) {
+    v1::MetadataEntry entry;
+    entry.set_key(ToString(key));
+    if (!IsForwardedMetadataKey(entry.key())) continue;
+    entry.set_value(ToString(value));
+    DARVOZA_RETURN_IF_ERROR(ValidateMetadataEntry(entry.key(), entry.value()));
+    to->push_back(std::move(entry));
+  }
+  return absl::OkStatus();
 }
 
 // The service-level id (pkg.Svc) of a method-level service code (pkg.Svc.Method): a backend
@@ -45,11 +107,19 @@ std::optional<v1::ServiceId> ServiceLevel(const v1::ServiceId& method_level) {
 class ProviderCall final : public grpc::ServerUnaryReactor {
  public:
   ProviderCall(ExchangeCore* core, grpc::CallbackServerContext* ctx,
-               const v1::SignedMessage* request, v1::SignedMessage* response)
-      : core_(core), ctx_(ctx), request_(request), response_(response) {}
+               const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
+      : core_(core), ctx_(ctx), raw_request_(request), response_(response) {}
 
   void Start() {
     core_->node().metrics->Increment("darvoza_ss_provider_calls_total");
+    // The request arrives as bytes so that bytes which are not a SignedMessage get this SS's
+    // fault and a log entry, not gRPC's own fault-less refusal.
+    grpc::ByteBuffer copy(*raw_request_);
+    if (!request_.ParseFromString(ByteBufferToString(copy))) {
+      Refuse(Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                   "the request is not a SignedMessage"));
+      return;
+    }
     absl::Status checked = Check();
     if (!checked.ok()) {
       Refuse(checked);
@@ -77,7 +147,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     if (!conf.ok()) return conf.status();
     conf_ = *std::move(conf);
 
-    if (!envelope_.ParseFromString(request_->envelope())) {
+    if (!envelope_.ParseFromString(request_.envelope())) {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
                    "the request envelope is unreadable");
     }
@@ -88,6 +158,12 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     if (envelope_.call_case() != v1::Envelope::kGrpc) {
       return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
                    "only gRPC calls are served by this security server");
+    }
+    if (absl::Status values = ValidateEnvelopeValues(envelope_); !values.ok()) {
+      // Nothing of an envelope that failed the check is copied into the refusal's record
+      // (its bytes are kept as they came, in the record's `envelope`).
+      envelope_.Clear();
+      return values;
     }
 
     // The TLS peer (already checked in the handshake to be some SS of the instance) must be
@@ -102,7 +178,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 FormatSecurityServerId(core_->node().self)));
     }
     DARVOZA_RETURN_IF_ERROR(core_->verifier().Verify(
-        *request_, crypto::SignatureContext::kRequest, envelope_.client().member(),
+        request_, crypto::SignatureContext::kRequest, envelope_.client().member(),
         envelope_.body_sha256(), envelope_.body_length(), *conf_, core_->node().clock->Now()));
     DARVOZA_RETURN_IF_ERROR(core_->replay().CheckAndRecord(
         envelope_.consumer_server(), envelope_.nonce(),
@@ -133,6 +209,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                    absl::StrCat("subsystem ", FormatSubsystemId(envelope_.client()),
                                 " has no access right to ", FormatServiceId(envelope_.service())));
     }
+    DARVOZA_ASSIGN_OR_RETURN(backend_method_, AuthorizedMethod(envelope_));
     return absl::OkStatus();
   }
 
@@ -177,11 +254,11 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     v1::AuditRecord record;
     record.set_kind(v1::REQUEST_IN);
     FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(request_->envelope());
-    record.set_signature(request_->signature().SerializeAsString());
-    for (const std::string& der : request_->signer_cert_chain()) record.add_signer_cert_chain(der);
+    record.set_envelope(request_.envelope());
+    record.set_signature(request_.signature().SerializeAsString());
+    for (const std::string& der : request_.signer_cert_chain()) record.add_signer_cert_chain(der);
     *record.mutable_peer_server() = envelope_.consumer_server();
-    core_->Audit(std::move(record), request_->body(),
+    core_->Audit(std::move(record), request_.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
                  [](absl::Status) {});
   }
@@ -202,10 +279,13 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       auto deadline = std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout);
       if (ctx_->deadline() < deadline) deadline = ctx_->deadline();
       backend_ctx_->set_deadline(deadline);
+      // Every x-road-* the consumer SS put in the envelope is dropped (IsForwardedMetadataKey):
+      // the backend learns who asks from this SS only, from the verified envelope.
       for (const v1::MetadataEntry& entry : envelope_.grpc().metadata()) {
-        if (!ReservedBackendKey(entry.key())) backend_ctx_->AddMetadata(entry.key(), entry.value());
+        if (IsForwardedMetadataKey(entry.key())) {
+          backend_ctx_->AddMetadata(entry.key(), entry.value());
+        }
       }
-      // The provider IS learns who asks, as in X-Road's protocol headers.
       backend_ctx_->AddMetadata(kClientHeader, FormatSubsystemId(envelope_.client()));
       backend_ctx_->AddMetadata(kServiceHeader, FormatServiceId(envelope_.service()));
       backend_ctx_->AddMetadata(kIdHeader, envelope_.message_id());
@@ -215,10 +295,11 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       if (!envelope_.issue().empty()) backend_ctx_->AddMetadata(kIssueHeader, envelope_.issue());
       if (cancelled_) backend_ctx_->TryCancel();
     }
-    grpc::Slice slice(request_->body());
+    grpc::Slice slice(request_.body());
     backend_request_ = grpc::ByteBuffer(&slice, 1);
     core_->node().metrics->Increment("darvoza_ss_backend_calls_total");
-    backend_stub_->UnaryCall(backend_ctx_.get(), envelope_.grpc().method(), grpc::StubOptions(),
+    // The method the access check allowed (AuthorizedMethod).
+    backend_stub_->UnaryCall(backend_ctx_.get(), backend_method_, grpc::StubOptions(),
                              &backend_request_, &backend_response_,
                              [this](grpc::Status status) { OnBackendDone(status); });
   }
@@ -230,26 +311,29 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 " did not answer in time")));
       return;
     }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-        absl::StrContains(status.error_message(), "failed to connect")) {
+    const auto& initial_md = backend_ctx_->GetServerInitialMetadata();
+    const auto& trailing_md = backend_ctx_->GetServerTrailingMetadata();
+    // Unreachable is told by the transport, not by message text: UNAVAILABLE with nothing at
+    // all received from the backend.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && initial_md.empty() &&
+        trailing_md.empty()) {
       Refuse(Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
                    absl::StrCat("the backend of ", FormatServiceId(envelope_.service()),
-                                " cannot be reached: ", status.error_message())));
+                                " cannot be reached")));
       return;
     }
+    // The backend's answer enters the exchange here: each value that will be signed, logged
+    // and handed to gRPC by the consumer SS is checked first.
     std::vector<v1::MetadataEntry> initial;
-    for (const auto& [key, value] : backend_ctx_->GetServerInitialMetadata()) {
-      v1::MetadataEntry entry;
-      entry.set_key(ToString(key));
-      entry.set_value(ToString(value));
-      initial.push_back(std::move(entry));
-    }
     std::vector<v1::MetadataEntry> trailing;
-    for (const auto& [key, value] : backend_ctx_->GetServerTrailingMetadata()) {
-      v1::MetadataEntry entry;
-      entry.set_key(ToString(key));
-      entry.set_value(ToString(value));
-      trailing.push_back(std::move(entry));
+    absl::Status answer = CopyBackendMetadata(initial_md, &initial);
+    if (answer.ok()) answer = CopyBackendMetadata(trailing_md, &trailing);
+    if (answer.ok()) answer = ValidateStatusMessage(status.error_message());
+    if (!answer.ok()) {
+      Refuse(Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
+                   absl::StrCat("the backend of ", FormatServiceId(envelope_.service()),
+                                " gave an answer that cannot be passed on: ", answer.message())));
+      return;
     }
     std::string body = status.ok() ? ByteBufferToString(backend_response_) : std::string();
     Respond(status, std::move(body), std::move(initial), std::move(trailing));
@@ -273,7 +357,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       body = list.SerializeAsString();
     } else if (code == absl::StrCat(kMetadataServicePrefix, "GetServiceDescription")) {
       v1::ServiceDescriptionRequest request;
-      if (!request.ParseFromString(request_->body())) {
+      if (!request.ParseFromString(request_.body())) {
         Refuse(Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
                      "unreadable ServiceDescriptionRequest"));
         return;
@@ -316,7 +400,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                std::vector<v1::MetadataEntry> initial, std::vector<v1::MetadataEntry> trailing) {
     v1::ResponseEnvelope response;
     response.set_message_id(envelope_.message_id());
-    response.set_request_hash(RequestHash(request_->envelope()));
+    response.set_request_hash(RequestHash(request_.envelope()));
     response.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
     response.set_status_message(status.error_message());
     for (v1::MetadataEntry& entry : initial) *response.add_metadata() = std::move(entry);
@@ -340,18 +424,22 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       Refuse(WithFault(signed_response.status(), faults::kInternalError));
       return;
     }
-    *response_ = *std::move(signed_response);
+    const v1::SignedMessage& signed_message = *signed_response;
+    grpc::Slice slice(signed_message.SerializeAsString());
+    *response_ = grpc::ByteBuffer(&slice, 1);
 
     v1::AuditRecord record;
     record.set_kind(v1::RESPONSE_OUT);
     FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(response_->envelope());
-    record.set_signature(response_->signature().SerializeAsString());
-    for (const std::string& der : response_->signer_cert_chain()) record.add_signer_cert_chain(der);
+    record.set_envelope(signed_message.envelope());
+    record.set_signature(signed_message.signature().SerializeAsString());
+    for (const std::string& der : signed_message.signer_cert_chain()) {
+      record.add_signer_cert_chain(der);
+    }
     *record.mutable_peer_server() = envelope_.consumer_server();
     record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
     record.set_detail(status.error_message());
-    core_->Audit(std::move(record), response_->body(),
+    core_->Audit(std::move(record), signed_message.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/true,
                  [this](absl::Status durable) {
                    if (!durable.ok()) {
@@ -370,8 +458,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     record.set_kind(v1::REFUSAL);
     FillRecordFromEnvelope(envelope_, &record);
     if (envelope_.has_consumer_server()) *record.mutable_peer_server() = envelope_.consumer_server();
-    record.set_envelope(request_->envelope());
-    record.set_signature(request_->signature().SerializeAsString());
+    record.set_envelope(request_.envelope());
+    record.set_signature(request_.signature().SerializeAsString());
     record.set_grpc_status_code(static_cast<int32_t>(status.code()));
     record.set_fault_code(FaultCode(status));
     record.set_detail(std::string(status.message()));
@@ -381,13 +469,15 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
 
   ExchangeCore* const core_;
   grpc::CallbackServerContext* const ctx_;
-  const v1::SignedMessage* const request_;
-  v1::SignedMessage* const response_;
+  const grpc::ByteBuffer* const raw_request_;
+  grpc::ByteBuffer* const response_;
+  v1::SignedMessage request_;
 
   std::shared_ptr<const v1::GlobalConf> conf_;
   v1::Envelope envelope_;
   v1::LocalService service_;
   std::shared_ptr<grpc::GenericStub> backend_stub_;
+  std::string backend_method_;
   grpc::ByteBuffer backend_request_;
   grpc::ByteBuffer backend_response_;
 
@@ -396,11 +486,42 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// A call on a path the SS↔SS port does not serve. The path is outside text and is neither
+// logged nor echoed.
+class FallbackCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  FallbackCall(ExchangeCore* core, grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) {
+    const absl::Status status =
+        Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+              "the SS-to-SS port serves only /darvoza.v1.SecurityServerExchange/Call with a "
+              "SignedMessage");
+    core->node().metrics->Increment(
+        absl::StrCat("darvoza_ss_provider_refusals_total{fault=\"", FaultCode(status), "\"}"));
+    v1::AuditRecord record;
+    record.set_kind(v1::REFUSAL);
+    record.set_grpc_status_code(static_cast<int32_t>(status.code()));
+    record.set_fault_code(FaultCode(status));
+    record.set_detail(std::string(status.message()));
+    core->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+                [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::GenericCallbackServerContext* const ctx_;
+};
+
 }  // namespace
 
+grpc::ServerGenericBidiReactor* ProviderFallbackService::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  return new FallbackCall(core_, ctx);
+}
+
 grpc::ServerUnaryReactor* ProviderService::Call(grpc::CallbackServerContext* ctx,
-                                                const v1::SignedMessage* request,
-                                                v1::SignedMessage* response) {
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
   auto* call = new ProviderCall(core_, ctx, request, response);
   call->Start();
   return call;

@@ -42,8 +42,8 @@ class ProviderVerifier final : public grpc::experimental::ExternalCertificateVer
       *sync_status = grpc::Status::OK;
       const grpc::string_ref leaf = request->peer_cert();
       auto cert = crypto::Certificate::FromPem(absl::string_view(leaf.data(), leaf.size()));
-      if (auto peer = peer_.lock(); peer != nullptr && cert.ok()) {
-        peer->NoteAcceptedCertificate(*std::move(cert));
+      if (auto peer = peer_.lock(); peer != nullptr) {
+        peer->NoteAcceptedCertificate(cert.ok() ? *std::move(cert) : nullptr);
       }
     } else {
       metrics_->Increment("darvoza_ss_provider_handshake_refusals_total");
@@ -84,6 +84,8 @@ void ProviderPeer::NoteHandshakeRefusal(absl::Time now) {
 }
 
 void ProviderPeer::NoteAcceptedCertificate(std::shared_ptr<const crypto::Certificate> cert) {
+  accepted_handshakes_.fetch_add(1);
+  if (cert == nullptr) return;  // accepted, but unreadable to us: keep the previous one
   absl::MutexLock lock(&cert_mu_);
   accepted_cert_ = std::move(cert);
 }

@@ -56,8 +56,12 @@ class ProviderPeer {
   void NoteHandshakeRefusal(absl::Time now);
   // True when our verifier refused this provider since `since`.
   bool RefusedSince(absl::Time since) const;
-  // Called by the handshake verifier when it accepts this provider's certificate.
+  // Called by the handshake verifier when it accepts this provider's certificate (null when
+  // it could not be parsed again for keeping).
   void NoteAcceptedCertificate(std::shared_ptr<const crypto::Certificate> cert);
+  // How many handshakes with this provider our verifier accepted: a call whose attempt saw this
+  // unchanged (and the channel not READY at its start) had no connection to travel on.
+  uint64_t accepted_handshakes() const { return accepted_handshakes_.load(); }
   // The certificate of the last accepted handshake, or null.
   std::shared_ptr<const crypto::Certificate> accepted_certificate() const;
 
@@ -68,6 +72,7 @@ class ProviderPeer {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SecurityServerExchange::Stub> stub_;
   std::atomic<int64_t> last_refusal_nanos_{0};
+  std::atomic<uint64_t> accepted_handshakes_{0};
   mutable absl::Mutex cert_mu_;
   std::shared_ptr<const crypto::Certificate> accepted_cert_ ABSL_GUARDED_BY(cert_mu_);
   // Guarded by the pool's mutex.

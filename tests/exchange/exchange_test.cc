@@ -272,14 +272,26 @@ TEST_CASE("Exchange: a revoked consumer SS is refused in the provider's handshak
               .RevokeServer(*ParseSecurityServerId(agencies.consumer->id), "test")
               .ok());
   agencies.fed.WaitForConfEverywhere();
-  // The consumer dropped its channels when the configuration stopped listing it; the next
-  // call needs a new handshake, which the provider's verifier refuses.
+  // The consumer itself no longer finds its hosting in the configuration: it refuses at once
+  // and sends nothing (issue 10).
   CallResult refused = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
   INFO(refused.status.error_message());
-  CHECK(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE);
-  CHECK(refused.fault == "Server.ClientProxy.NetworkError");
+  CHECK(refused.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(refused.fault == "Client.NotAuthorized");
+  CHECK(HasRefusal(*agencies.consumer, "Client.NotAuthorized"));
+  // A revoked SS that connects anyway (with its old identity) needs a new handshake, which
+  // the provider's verifier refuses.
+  auto channel = TlsChannelAs(agencies.consumer->node->services().keys->AuthKeyPath(),
+                              agencies.consumer->node->services().keys->AuthCertPath(),
+                              agencies.provider->node->addresses().ss);
+  auto stub = v1::SecurityServerExchange::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SignedMessage empty;
+  v1::SignedMessage response;
+  grpc::Status handshake = stub->Call(&ctx, empty, &response);
+  CHECK(handshake.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(metrics->Get("darvoza_ss_handshake_refusals_total") > before);
-  CHECK(HasRefusal(*agencies.consumer, "Server.ClientProxy.NetworkError"));
   CHECK(agencies.backend.hits() == 1);
 }
 

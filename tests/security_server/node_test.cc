@@ -199,14 +199,15 @@ TEST_CASE("Node: each port answers only its own services", "[ss][node][ports]") 
     CHECK_FALSE(GenericUnary(client_tls, kReflection, kListServices, &response).ok());
 
     // The SS port with a certificate the configuration lists (this SS's own): the handshake
-    // succeeds, and there is neither health nor reflection behind it.
+    // succeeds, and there is neither health nor reflection behind it: every path but the
+    // exchange's is refused as an invalid message (issue 10).
     auto key_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/keys/auth.key").value();
     auto cert_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/certs/auth.pem").value();
     auto peer = TlsChannelWithIdentity(node.addresses().ss, key_pem, cert_pem);
     CHECK(GenericUnary(peer, kHealthCheck, "", &response).error_code() ==
-          grpc::StatusCode::UNIMPLEMENTED);
+          grpc::StatusCode::INVALID_ARGUMENT);
     CHECK(GenericUnary(peer, kReflection, kListServices, &response).error_code() ==
-          grpc::StatusCode::UNIMPLEMENTED);
+          grpc::StatusCode::INVALID_ARGUMENT);
 
     // Maintenance mode: the ops port's health says NOT_SERVING.
     v1::MaintenanceRequest on;
