@@ -120,31 +120,28 @@ absl::Status RegistryServer::StartServers() {
     ssl.pem_key_cert_pairs.push_back({tls.first, tls.second});
     ssl.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.public_listen, grpc::SslServerCredentials(ssl), &port);
     WithoutHealthOrReflection(builder);
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(registration_service_.get());
     builder.RegisterService(conf_service_.get());
     builder.RegisterService(witness_service_.get());
-    public_server_ = builder.BuildAndStart();
-    if (public_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on public address ", config_.public_listen));
-    }
-    addresses_.public_address = WithPort(config_.public_listen, port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "public", config_.public_listen,
+                                         grpc::SslServerCredentials(ssl)));
+    public_server_ = std::move(started.server);
+    addresses_.public_address = WithPort(config_.public_listen, started.port);
   }
   {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
     std::string path = config_.AdminSocketPath();
     unlink(path.c_str());  // a stale socket of a previous run; the database lock excludes a live one
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(admin_service_.get());
-    admin_server_ = builder.BuildAndStart();
-    if (admin_server_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on admin socket ", path));
-    }
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "admin", absl::StrCat("unix:", path),
+                                         grpc::InsecureServerCredentials()));
+    admin_server_ = std::move(started.server);
     if (chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError(absl::StrCat("cannot chmod 0600 admin socket ", path));
     }
@@ -152,16 +149,14 @@ absl::Status RegistryServer::StartServers() {
   }
   if (!config_.ops_listen.empty()) {  // Ops: read-only.
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
     builder.SetOption(std::make_unique<NoReflectionOption>());  // health stays: ops only
     builder.SetMaxReceiveMessageSize(4096);
     builder.RegisterService(ops_service_.get());
-    ops_server_ = builder.BuildAndStart();
-    if (ops_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ops address ", config_.ops_listen));
-    }
-    addresses_.ops_address = WithPort(config_.ops_listen, port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "ops", config_.ops_listen,
+                                         grpc::InsecureServerCredentials()));
+    ops_server_ = std::move(started.server);
+    addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
   std::string json = absl::StrCat("{\"public\": \"", addresses_.public_address, "\", \"admin\": \"",
