@@ -93,6 +93,35 @@ std::string ShortHex(absl::string_view bytes) {
   return hex.empty() ? "(none)" : hex.substr(0, 16);
 }
 
+// "" when every CSR of `reg` asks for a kind (and, for signing, a member) that `server` holds
+// in a certificate not in `revoked`; otherwise what it asks for beyond that, for the
+// administrator.
+std::string NotHeldByServer(const ServerRecord& server, const v1::ServerRegistration& reg,
+                            const crypto::RevocationList& revoked) {
+  auto same_member = [](const v1::MemberId& a, const v1::MemberId& b) {
+    return FormatMemberId(a) == FormatMemberId(b);
+  };
+  std::string beyond;
+  for (const auto& wanted : reg.csrs()) {
+    bool held = false;
+    for (const auto& c : server.certificates()) {
+      if (c.kind() != wanted.kind()) continue;
+      if (c.kind() == v1::CERT_KIND_SIGNING && !same_member(c.member(), wanted.member())) continue;
+      auto cert = crypto::Certificate::FromDer(c.cert_der());
+      if (!cert.ok() || revoked.IsRevoked(**cert)) continue;
+      held = true;
+      break;
+    }
+    if (held) continue;
+    absl::StrAppend(&beyond, beyond.empty() ? "" : ", ", KindName(wanted.kind()),
+                    wanted.kind() == v1::CERT_KIND_SIGNING
+                        ? absl::StrCat(" for member ", FormatMemberId(wanted.member()))
+                        : "");
+  }
+  if (beyond.empty()) return "";
+  return absl::StrCat("the renewal asks for certificates the server does not hold: ", beyond);
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
@@ -597,6 +626,8 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
   DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) -> absl::Status {
     txn.publish = false;
     bool auto_ok = options_.auto_approve;
+    // Why auto-approval, though configured, left the request to an administrator.
+    std::string withheld;
     if (record.has_registration()) {
       const auto& reg = record.registration();
       if (FindMember(txn.state, reg.server().owner()) == nullptr) {
@@ -640,6 +671,14 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                        "certificate of that security server");
         }
         auto_ok = auto_ok || options_.auto_approve_renewals;
+        // The auth key proves only who the server is, not what it may hold: a renewal that
+        // widens what the server holds (a signing certificate for another member above all)
+        // is the administrator's decision.
+        withheld = NotHeldByServer(*server, reg, revoked);
+      } else if (FindServer(txn.state, reg.server()) != nullptr) {
+        // Whoever knows a server id could otherwise replace its certificates.
+        withheld = absl::StrCat("security server ", FormatSecurityServerId(reg.server()),
+                                " is already registered: re-registration needs an administrator");
       }
     } else {
       const auto& h = record.hosting();
@@ -655,6 +694,16 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                                   " is not registered; ask the registry administrator to add it"));
       }
     }
+    if (auto_ok && !withheld.empty()) {
+      auto_ok = false;
+      record.set_held_for_review(withheld);
+    }
+    if (!auto_ok && PendingCountLocked() >= options_.max_pending_requests) {
+      return Fault(absl::StatusCode::kResourceExhausted, faults::kTooManyPendingRequests,
+                   absl::StrCat(options_.max_pending_requests,
+                                " requests already wait for an administrator; try again after "
+                                "they are decided"));
+    }
     txn.history.push_back({"registration", record.has_registration()
                                                ? (record.renewal() ? "request.renewal" : "request.server")
                                                : "request.hosting",
@@ -669,6 +718,12 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
     return absl::OkStatus();
   }));
   return result;
+}
+
+size_t Registry::PendingCountLocked() const {
+  size_t pending = 0;
+  for (const auto& [id, r] : requests_) pending += r.state() == v1::PENDING ? 1 : 0;
+  return pending;
 }
 
 absl::StatusOr<v1::RequestRecord> Registry::GetRequest(const std::string& id) const {
@@ -1031,7 +1086,7 @@ Registry::Stats Registry::GetStats() const {
   s.conf_expires_at = conf_expires_at_;
   s.members = state_.members_size();
   s.servers = state_.servers_size();
-  for (const auto& [id, r] : requests_) s.pending_requests += r.state() == v1::PENDING ? 1 : 0;
+  s.pending_requests = PendingCountLocked();
   s.witness_receipts = witness_receipts_;
   s.history_size = history_size_;
   s.root_ca_not_after = keys_.root_cert->not_after();

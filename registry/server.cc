@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
   options.cert_validity = config.cert_validity;
   options.auto_approve = config.auto_approve;
   options.auto_approve_renewals = config.auto_approve_renewals;
+  options.max_pending_requests = static_cast<size_t>(config.max_pending_requests);
   options.clock = clock;
   DARVOZA_ASSIGN_OR_RETURN(server->registry_, Registry::Open(options));
   server->publisher_ = std::make_unique<ConfPublisher>();
