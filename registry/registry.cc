@@ -190,7 +190,7 @@ absl::Status Registry::Load() {
       conf_ = conf;
       conf_generated_at_ = absl::FromUnixNanos(inner.generated_at_unix_nanos());
       conf_expires_at_ = absl::FromUnixNanos(inner.expires_at_unix_nanos());
-      need_publish = clock_->Now() - conf_generated_at_ >= options_.conf_validity / 2;
+      need_publish = ConfDueLocked();
     } else {
       need_publish = true;
     }
@@ -366,10 +366,19 @@ v1::ConfigurationAnchor Registry::anchor() const {
   return anchor_;
 }
 
+bool Registry::ConfDueLocked() const {
+  // Halfway through the published configuration's own lifetime, not the configured one: after
+  // conf_validity_seconds is raised (600 -> 86400) and the registry restarted, half the new
+  // validity (12 h) would come long after the published configuration (10 min) expired, and
+  // every security server would stop exchanging. A lowered validity takes effect at once.
+  const absl::Duration published = conf_expires_at_ - conf_generated_at_;
+  return clock_->Now() - conf_generated_at_ >= std::min(published, options_.conf_validity) / 2;
+}
+
 absl::StatusOr<bool> Registry::RefreshConfIfDue() {
   bool due = false;
   absl::Status s = Change([&](Txn& txn) {
-    due = clock_->Now() - conf_generated_at_ >= options_.conf_validity / 2;
+    due = ConfDueLocked();
     txn.publish = due;
     if (!due) return absl::CancelledError("not due");
     return absl::OkStatus();

@@ -112,8 +112,10 @@ class Registry {
   absl::StatusOr<v1::WitnessHead> WitnessHeadOf(const v1::SecurityServerId& server) const;
 
   // --- Maintenance.
-  // Re-signs the configuration (next serial) when more than half its validity has passed by
-  // the Clock. Called periodically by RegistryServer; returns whether it re-signed.
+  // Re-signs the configuration (next serial) when half the published configuration's
+  // validity (or of options.conf_validity, if that is shorter) has passed by the Clock: a
+  // changed setting never lets the published configuration expire. Called periodically by
+  // RegistryServer; returns whether it re-signed.
   absl::StatusOr<bool> RefreshConfIfDue();
   // Called after each newly published configuration, without the mutex held.
   void AddConfListener(ConfListener listener);
@@ -172,6 +174,8 @@ class Registry {
                                            const std::string& reason, const std::string& actor);
   void NotifyListeners() ABSL_LOCKS_EXCLUDED(mu_);
   size_t PendingCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the published configuration is due for re-signing (see RefreshConfIfDue).
+  bool ConfDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegistryOptions options_;
   Clock* const clock_;

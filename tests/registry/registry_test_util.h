@@ -42,6 +42,8 @@ class RegistryHarness {
   // (Re)starts / stops the server on the same data directory.
   void Start();
   void Stop();
+  // conf_validity_seconds as the next Start() reads it (an operator's edit before a restart).
+  void SetConfValidity(absl::Duration validity) { config_.conf_validity = validity; }
 
   registry::RegistryServer& server() { return *server_; }
   SimulatedClock& clock() { return clock_; }
