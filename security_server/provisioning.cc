@@ -39,15 +39,26 @@ absl::Status InitSecurityServer(const InitOptions& options) {
     members.push_back(std::move(id));
   }
   if (members.empty()) members.push_back(server.owner());
-  DARVOZA_RETURN_IF_ERROR(MakeDirectory(config.data_dir, 0700));
-  chmod(config.data_dir.c_str(), 0700);
-  DARVOZA_RETURN_IF_ERROR(KeyStore::CreateKeys(config.data_dir, server, members).status());
   config.anchor = "";  // the installed copy
-  DARVOZA_RETURN_IF_ERROR(
-      WriteFileAtomically(config.AnchorPath(), anchor.SerializeAsString(), 0644));
   // Validate what we write (e.g. the admin socket length) by parsing it back.
   std::string toml = FormatSsConfig(config);
   DARVOZA_RETURN_IF_ERROR(ParseSsConfig(toml).status());
+  // Every refusal comes before the first change: a refused init leaves an existing directory
+  // (its mode above all) as it was.
+  DARVOZA_ASSIGN_OR_RETURN(bool exists, IsDirectory(config.data_dir));
+  if (!exists && FileExists(config.data_dir)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(config.data_dir, " exists and is not a directory"));
+  }
+  if (exists && (FileExists(config.data_dir + "/keys") || FileExists(SsConfigPath(config.data_dir)))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(config.data_dir, " already holds a security server; use a fresh directory"));
+  }
+  DARVOZA_RETURN_IF_ERROR(MakeDirectory(config.data_dir, 0700));
+  chmod(config.data_dir.c_str(), 0700);
+  DARVOZA_RETURN_IF_ERROR(KeyStore::CreateKeys(config.data_dir, server, members).status());
+  DARVOZA_RETURN_IF_ERROR(
+      WriteFileAtomically(config.AnchorPath(), anchor.SerializeAsString(), 0644));
   DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(SsConfigPath(config.data_dir), toml, 0644));
   DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(config.data_dir + "/admin.token",
                                               crypto::HexEncode(crypto::RandomBytes(32)) + "\n",
