@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/admin_token.h"
 #include "common/crypto/hash.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
@@ -67,13 +68,7 @@ absl::Status InitSecurityServer(const InitOptions& options) {
 }
 
 absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir) {
-  std::string path = data_dir + "/admin.token";
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(path, " is readable by others: chmod 600"));
-  }
-  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadWholeFile(path));
-  return std::string(absl::StripAsciiWhitespace(token));
+  return ::darvoza::ReadAdminToken(data_dir + "/admin.token");
 }
 
 absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options) {
