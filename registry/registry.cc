@@ -307,8 +307,7 @@ absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState&
   conf.set_generated_at_unix_nanos(absl::ToUnixNanos(now));
   conf.set_expires_at_unix_nanos(absl::ToUnixNanos(now + options_.conf_validity));
   *conf.mutable_members() = state.members();
-  crypto::RevocationList revoked;
-  for (const auto& r : state.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(state.revoked());
   for (const ServerRecord& s : state.servers()) {
     if (s.revoked()) continue;
     v1::SecurityServerEntry* e = conf.add_security_servers();
@@ -656,8 +655,7 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
           return Fault(absl::StatusCode::kFailedPrecondition, faults::kNotAuthorized,
                        "a renewal needs a registered, unrevoked security server");
         }
-        crypto::RevocationList revoked;
-        for (const auto& r : txn.state.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+        const crypto::RevocationList revoked = RevocationListOf(txn.state.revoked());
         crypto::CertificateProfile purpose = crypto::CertificateProfile::kTlsAuth;
         bool verified = false;
         for (const auto& c : server->certificates()) {
@@ -896,14 +894,10 @@ absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::s
     }
     server->set_revoked(true);
     std::string serials;
+    const crypto::RevocationList already = RevocationListOf(txn.state.revoked());
     for (const auto& c : server->certificates()) {
       auto cert = crypto::Certificate::FromDer(c.cert_der());
-      if (!cert.ok()) continue;
-      bool listed = false;
-      for (const auto& r : txn.state.revoked()) {
-        listed = listed || (r.issuer() == (*cert)->issuer() && r.serial_hex() == (*cert)->serial_hex());
-      }
-      if (listed) continue;
+      if (!cert.ok() || already.IsRevoked(**cert)) continue;
       v1::RevokedCertificate* r = txn.state.add_revoked();
       r->set_issuer((*cert)->issuer());
       r->set_serial_hex((*cert)->serial_hex());
@@ -1007,8 +1001,7 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
     return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
                  absl::StrCat("security server ", server_text, " is not registered (or is revoked)"));
   }
-  crypto::RevocationList revoked;
-  for (const auto& r : state_.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(state_.revoked());
   crypto::CertificateProfile purpose = crypto::CertificateProfile::kSigning;
   absl::Status verdict = Fault(absl::StatusCode::kUnauthenticated, faults::kInvalidSignature,
                                absl::StrCat("the seal's signer certificate is not a seal "
