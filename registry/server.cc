@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
+#include "common/listen_file.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
@@ -36,24 +37,14 @@ std::string WithPort(const std::string& listen, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-std::string JsonValue(const std::string& json, const std::string& key) {
-  std::string needle = absl::StrCat("\"", key, "\": \"");
-  size_t at = json.find(needle);
-  if (at == std::string::npos) return "";
-  at += needle.size();
-  size_t end = json.find('"', at);
-  return end == std::string::npos ? "" : json.substr(at, end - at);
-}
-
-
 }  // namespace
 
 absl::StatusOr<ListenAddresses> ReadListenFile(const std::string& data_dir) {
-  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  DARVOZA_ASSIGN_OR_RETURN(auto listen, ::darvoza::ReadListenFile(data_dir));
   ListenAddresses a;
-  a.public_address = JsonValue(json, "public");
-  a.admin_address = JsonValue(json, "admin");
-  a.ops_address = JsonValue(json, "ops");
+  a.public_address = listen["public"];
+  a.admin_address = listen["admin"];
+  a.ops_address = listen["ops"];
   if (a.public_address.empty() || a.admin_address.empty()) {
     return absl::NotFoundError("listen.json is incomplete");
   }
@@ -160,10 +151,9 @@ absl::Status RegistryServer::StartServers() {
     addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
-  std::string json = absl::StrCat("{\"public\": \"", addresses_.public_address, "\", \"admin\": \"",
-                                  addresses_.admin_address, "\", \"ops\": \"", addresses_.ops_address,
-                                  "\"}\n");
-  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+  return WriteListenFile(config_.data_dir, {{"public", addresses_.public_address},
+                                            {"admin", addresses_.admin_address},
+                                            {"ops", addresses_.ops_address}});
 }
 
 void RegistryServer::RefreshLoop() {
@@ -202,7 +192,7 @@ void RegistryServer::Shutdown() {
   public_server_.reset();
   admin_server_.reset();
   ops_server_.reset();
-  unlink((config_.data_dir + "/listen.json").c_str());
+  unlink(ListenFilePath(config_.data_dir).c_str());
   if (!addresses_.admin_address.empty()) unlink(config_.AdminSocketPath().c_str());
   registry_.reset();
 }

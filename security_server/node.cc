@@ -23,6 +23,7 @@
 #include "common/files.h"
 #include "common/globalconf.h"
 #include "common/grpc_server.h"
+#include "common/listen_file.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -58,39 +59,16 @@ std::string HostOf(const std::string& listen) {
   return host;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-// The string value of `key` in the flat JSON object listen.json holds.
-std::string JsonField(const std::string& json, const std::string& key) {
-  std::string needle = absl::StrCat("\"", key, "\": \"");
-  size_t pos = json.find(needle);
-  if (pos == std::string::npos) return "";
-  pos += needle.size();
-  std::string out;
-  for (; pos < json.size() && json[pos] != '"'; ++pos) {
-    if (json[pos] == '\\' && pos + 1 < json.size()) ++pos;
-    out.push_back(json[pos]);
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
-  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  DARVOZA_ASSIGN_OR_RETURN(auto listen, ::darvoza::ReadListenFile(data_dir));
   NodeAddresses a;
-  a.ss = JsonField(json, "ss");
-  a.client = JsonField(json, "client");
-  a.client_tls = JsonField(json, "client_tls");
-  a.admin = JsonField(json, "admin");
-  a.ops = JsonField(json, "ops");
+  a.ss = listen["ss"];
+  a.client = listen["client"];
+  a.client_tls = listen["client_tls"];
+  a.admin = listen["admin"];
+  a.ops = listen["ops"];
   if (a.ss.empty() || a.admin.empty()) {
     return absl::NotFoundError(absl::StrCat(data_dir, "/listen.json is incomplete"));
   }
@@ -288,12 +266,10 @@ absl::Status Node::StartServers() {
 }
 
 absl::Status Node::WriteListenFile() {
-  std::string json = absl::StrCat(
-      "{\"ss\": ", JsonString(addresses_.ss), ", \"client\": ", JsonString(addresses_.client),
-      ", \"client_tls\": ", JsonString(addresses_.client_tls),
-      ", \"admin\": ", JsonString(addresses_.admin), ", \"ops\": ", JsonString(addresses_.ops),
-      "}\n");
-  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+  return ::darvoza::WriteListenFile(
+      config_.data_dir, {{"ss", addresses_.ss}, {"client", addresses_.client},
+                         {"client_tls", addresses_.client_tls}, {"admin", addresses_.admin},
+                         {"ops", addresses_.ops}});
 }
 
 void Node::RenewalLoop() {
