@@ -41,6 +41,12 @@ class NoReflectionOption final : public grpc::ServerBuilderOption {
 // `builder` will carry no health service and no reflection: only what is registered on it.
 void WithoutHealthOrReflection(grpc::ServerBuilder& builder);
 
+// Before listening on the Unix socket `path`: removes a stale socket file a previous run left,
+// so that bind succeeds. UNAVAILABLE naming the path when a process still accepts connections
+// on it: removing its socket file would silently take its admin port over (the database lock
+// does not exclude two daemons configured with one admin_socket). OK when nothing is there.
+absl::Status RemoveStaleUnixSocket(const std::string& path);
+
 struct StartedServer {
   std::unique_ptr<grpc::Server> server;
   int port = 0;  // the bound TCP port (the one chosen when `address` asked for port 0); 0 for unix:

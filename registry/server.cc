@@ -125,7 +125,7 @@ absl::Status RegistryServer::StartServers() {
   }
   {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
     std::string path = config_.AdminSocketPath();
-    unlink(path.c_str());  // a stale socket of a previous run; the database lock excludes a live one
+    DARVOZA_RETURN_IF_ERROR(RemoveStaleUnixSocket(path));
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
@@ -151,9 +151,12 @@ absl::Status RegistryServer::StartServers() {
     addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
-  return WriteListenFile(config_.data_dir, {{"public", addresses_.public_address},
-                                            {"admin", addresses_.admin_address},
-                                            {"ops", addresses_.ops_address}});
+  DARVOZA_RETURN_IF_ERROR(WriteListenFile(config_.data_dir,
+                                          {{"public", addresses_.public_address},
+                                           {"admin", addresses_.admin_address},
+                                           {"ops", addresses_.ops_address}}));
+  wrote_listen_file_ = true;
+  return absl::OkStatus();
 }
 
 void RegistryServer::RefreshLoop() {
@@ -192,7 +195,7 @@ void RegistryServer::Shutdown() {
   public_server_.reset();
   admin_server_.reset();
   ops_server_.reset();
-  unlink(ListenFilePath(config_.data_dir).c_str());
+  if (wrote_listen_file_) unlink(ListenFilePath(config_.data_dir).c_str());
   if (!addresses_.admin_address.empty()) unlink(config_.AdminSocketPath().c_str());
   registry_.reset();
 }

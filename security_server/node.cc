@@ -234,7 +234,7 @@ absl::Status Node::StartServers() {
   {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     std::string path = config_.AdminSocketPath();
-    unlink(path.c_str());  // a stale socket of a previous run
+    DARVOZA_RETURN_IF_ERROR(RemoveStaleUnixSocket(path));
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
     builder.RegisterService(admin_service_.get());

@@ -68,7 +68,26 @@ sed "s/^public_listen.*/public_listen = \"$REG\"/" "$TMP/reg2/base.toml" >"$TMP/
 expect_refused registry-public "$(port_of "$REG")" "$REGD" --config "$TMP/reg2/registry.toml"
 sed "s/^ops_listen.*/ops_listen = \"$REG_OPS\"/" "$TMP/reg2/base.toml" >"$TMP/reg2/registry.toml"
 expect_refused registry-ops "$(port_of "$REG_OPS")" "$REGD" --config "$TMP/reg2/registry.toml"
-# The first registry still answers on its public port.
+# A second registry on the first one's data directory is refused (database lock) and leaves
+# the running one's listen.json and admin socket alone.
+set +e
+timeout 60 "$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/registry-same-dir.err"
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || { echo "FAIL: a second registry on the same data directory started"; exit 1; }
+[ -s "$TMP/reg/listen.json" ] || { echo "FAIL: the refused registry removed the running one's listen.json"; exit 1; }
+echo "ok: registry on the same data directory refused (rc $rc)"
+# A second registry configured with the first one's admin socket is refused.
+sed "s#^admin_socket.*#admin_socket = \"$TMP/reg/admin.sock\"#" "$TMP/reg2/base.toml" >"$TMP/reg2/registry.toml"
+set +e
+timeout 60 "$REGD" --config "$TMP/reg2/registry.toml" 2>"$TMP/registry-admin.err"
+rc=$?
+set -e
+if [ $rc -eq 0 ] || [ $rc -eq 124 ] || ! grep -q "cannot listen on the admin socket $TMP/reg/admin.sock" "$TMP/registry-admin.err"; then
+  echo "FAIL: a second registry took the admin socket (rc $rc)"; cat "$TMP/registry-admin.err"; exit 1
+fi
+echo "ok: registry on the first one's admin socket refused (rc $rc)"
+# The first registry still answers on its public port and its admin socket.
 "$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
 
 # --- Security server: a registered one, running; a copy of its directory made before it
@@ -108,6 +127,16 @@ for listener in ss client client_tls ops; do
     echo "ss.toml has no ${listener}_listen line"; cat "$SS2/ss.toml"; exit 1; }
   expect_refused "ss-$listener" "$(port_of "$address")" "$SSD" --config "$SS2/ss.toml"
 done
+# The first SS's admin socket, given to the second, is refused too (not unlinked and taken).
+sed "s#^admin_socket.*#admin_socket = \"$SS/admin.sock\"#" "$SS2/base.toml" >"$SS2/ss.toml"
+set +e
+timeout 60 "$SSD" --config "$SS2/ss.toml" 2>"$TMP/ss-admin.err"
+rc=$?
+set -e
+if [ $rc -eq 0 ] || [ $rc -eq 124 ] || ! grep -q "cannot listen on the admin socket $SS/admin.sock" "$TMP/ss-admin.err"; then
+  echo "FAIL: a second SS took the admin socket (rc $rc)"; cat "$TMP/ss-admin.err"; exit 1
+fi
+echo "ok: SS on the first one's admin socket refused (rc $rc)"
 # The first SS still serves.
 "$CLI" ss status --data-dir "$SS" | grep -q "security server  UZ/GOV/70000001/ss1"
 echo "ok"
