@@ -44,6 +44,8 @@ inline constexpr absl::string_view kReplayedMessage = "Server.ServerProxy.Replay
 inline constexpr absl::string_view kServiceFailed = "Server.ServerProxy.ServiceFailed";
 inline constexpr absl::string_view kTimeout = "Server.ServerProxy.Timeout";
 inline constexpr absl::string_view kWitnessHeadMismatch = "Server.Registry.WitnessHeadMismatch";
+inline constexpr absl::string_view kTooManyPendingRequests =
+    "Server.Registry.TooManyPendingRequests";
 inline constexpr absl::string_view kAuditLogFailure = "Server.AuditLog.WriteFailed";
 inline constexpr absl::string_view kInternalError = "Server.InternalError";
 

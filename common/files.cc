@@ -82,6 +82,13 @@ bool FileExists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+absl::StatusOr<bool> IsDirectory(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) return S_ISDIR(st.st_mode);
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return absl::InvalidArgumentError(absl::StrCat("cannot look at ", path, ": ", strerror(errno)));
+}
+
 absl::Status RenameFile(const std::string& from, const std::string& to) {
   if (rename(from.c_str(), to.c_str()) != 0) {
     return absl::InternalError(

@@ -19,6 +19,10 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // mkdir -p; the last component gets `mode`.
 absl::Status MakeDirectory(const std::string& path, int mode);
 bool FileExists(const std::string& path);
+// Whether `path` is a directory (symbolic links followed). false when nothing is there;
+// INVALID_ARGUMENT naming the path when it cannot be looked at (too long, a symbolic link
+// loop, a component that is not searchable).
+absl::StatusOr<bool> IsDirectory(const std::string& path);
 // rename(2). INTERNAL on failure.
 absl::Status RenameFile(const std::string& from, const std::string& to);
 

@@ -32,6 +32,13 @@ std::string ConfSigningCommonName(absl::string_view instance) {
 std::string WitnessCommonName(absl::string_view instance) {
   return absl::StrCat("registry:", instance, "/witness");
 }
+crypto::RevocationList RevocationListOf(
+    const google::protobuf::RepeatedPtrField<v1::RevokedCertificate>& revoked) {
+  crypto::RevocationList list;
+  for (const v1::RevokedCertificate& r : revoked) list.Add(r.issuer(), r.serial_hex());
+  return list;
+}
+
 std::string RegistryTlsCommonName(absl::string_view instance) {
   return absl::StrCat("registry:", instance);
 }

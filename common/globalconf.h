@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/crypto/x509.h"
 #include "proto/globalconf.pb.h"
 
 namespace darvoza {
@@ -35,6 +36,11 @@ using v1::SignedGlobalConf;
 std::string ConfSigningCommonName(absl::string_view instance);  // registry:UZ/conf-signing
 std::string WitnessCommonName(absl::string_view instance);      // registry:UZ/witness
 std::string RegistryTlsCommonName(absl::string_view instance);  // registry:UZ
+
+// The revocations `revoked` lists (a GlobalConf's, or the registry's own state's), as
+// crypto::VerifyChain takes them: the one place they are turned into a RevocationList.
+crypto::RevocationList RevocationListOf(
+    const google::protobuf::RepeatedPtrField<v1::RevokedCertificate>& revoked);
 
 // Checks `signed_conf` against `anchor` at time `now` and returns the decoded configuration.
 // Each failure has its own message; the fault is Server.ClientProxy.InvalidConfiguration

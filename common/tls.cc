@@ -5,7 +5,7 @@
 namespace darvoza {
 
 void RestrictTlsToVersion13() {
-  setenv(kGrpcCipherSuitesEnv, kRsaOnlyTls12CipherSuites, /*overwrite=*/0);
+  setenv(kGrpcCipherSuitesEnv, kRsaOnlyTls12CipherSuites, /*overwrite=*/1);
 }
 
 }  // namespace darvoza

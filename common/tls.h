@@ -13,8 +13,10 @@ inline constexpr char kGrpcCipherSuitesEnv[] = "GRPC_SSL_CIPHER_SUITES";
 inline constexpr char kRsaOnlyTls12CipherSuites[] =
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
 
-// Sets GRPC_SSL_CIPHER_SUITES to the RSA-only TLS 1.2 suites unless the environment already
-// has a value (an operator's explicit setting wins). REQUIRES: no gRPC TLS credentials yet.
+// Sets GRPC_SSL_CIPHER_SUITES to the RSA-only TLS 1.2 suites, overwriting any inherited
+// value: a value exported in an operator's shell (or a unit file) listing EC suites would
+// silently turn TLS 1.2 back on, and Darvoza has no setting that may do that.
+// REQUIRES: no gRPC TLS credentials yet (gRPC reads the variable once, at the first).
 void RestrictTlsToVersion13();
 
 }  // namespace darvoza

@@ -21,7 +21,7 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
       TomlConfig::Parse(toml_text, "registry config",
                         {"data_dir", "public_listen", "admin_socket", "ops_listen",
                          "conf_validity_seconds", "auto_approve", "auto_approve_renewals",
-                         "cert_validity_days", "max_request_bytes"}));
+                         "cert_validity_days", "max_request_bytes", "max_pending_requests"}));
   RegistryConfig config;
   DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
   DARVOZA_RETURN_IF_ERROR(toml.String("public_listen", &config.public_listen));
@@ -38,6 +38,8 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
   int64_t max_bytes = config.max_request_bytes;
   DARVOZA_RETURN_IF_ERROR(toml.Integer("max_request_bytes", 4096, 64 << 20, &max_bytes));
   config.max_request_bytes = static_cast<int>(max_bytes);
+  DARVOZA_RETURN_IF_ERROR(
+      toml.Integer("max_pending_requests", 1, 1000000, &config.max_pending_requests));
   if (config.data_dir.empty()) {
     return absl::InvalidArgumentError("registry config: 'data_dir' is required");
   }
@@ -72,6 +74,7 @@ std::string FormatRegistryConfig(const RegistryConfig& config) {
   out << "auto_approve_renewals = " << (config.auto_approve_renewals ? "true" : "false") << "\n";
   out << "cert_validity_days = " << absl::ToInt64Hours(config.cert_validity) / 24 << "\n";
   out << "max_request_bytes = " << config.max_request_bytes << "\n";
+  out << "max_pending_requests = " << config.max_pending_requests << "\n";
   return out.str();
 }
 

@@ -9,6 +9,7 @@
 //   auto_approve_renewals = true             # renewals signed with the current auth key
 //   cert_validity_days = 365                 # certificates issued to security servers
 //   max_request_bytes = 1048576              # largest request the public port accepts
+//   max_pending_requests = 1000              # requests waiting for an administrator, at most
 #ifndef DARVOZA_REGISTRY_CONFIG_H_
 #define DARVOZA_REGISTRY_CONFIG_H_
 
@@ -21,6 +22,10 @@
 
 namespace darvoza::registry {
 
+// Far more requests than an instance's administrators decide in a day, far fewer than fill a
+// disk: the cap that stops anyone reaching the public port from growing the store unbounded.
+inline constexpr int64_t kDefaultMaxPendingRequests = 1000;
+
 struct RegistryConfig {
   std::string data_dir;
   std::string public_listen = "0.0.0.0:4400";
@@ -31,6 +36,7 @@ struct RegistryConfig {
   bool auto_approve_renewals = true;
   absl::Duration cert_validity = absl::Hours(24 * 365);
   int max_request_bytes = 1 << 20;
+  int64_t max_pending_requests = kDefaultMaxPendingRequests;
 
   // admin_socket, or its default.
   std::string AdminSocketPath() const;

@@ -86,21 +86,6 @@ absl::Status WriteAnchorFile(const std::string& path, const v1::ConfigurationAnc
   return WriteFileAtomically(path, anchor.SerializeAsString(), 0644);
 }
 
-absl::StatusOr<std::string> ReadAdminToken(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("admin token ", path, " is missing"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("admin token ", path, " is readable by others; chmod 600 it"));
-  }
-  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadWholeFile(path));
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-  if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("admin token ", path, " is empty"));
-  return token;
-}
-
 absl::StatusOr<v1::ConfigurationAnchor> InitRegistry(const InitOptions& options) {
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   absl::Status part = ValidateIdentifierPart(options.instance);

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/admin_token.h"
 #include "common/clock.h"
 #include "common/crypto/keys.h"
 #include "common/crypto/x509.h"
@@ -64,8 +65,8 @@ absl::Status CreateConfSigningKey(const std::string& data_dir, const std::string
 // Writes `anchor` to `path` atomically (temporary file + rename), mode 0644.
 absl::Status WriteAnchorFile(const std::string& path, const v1::ConfigurationAnchor& anchor);
 
-// Reads the admin token. PERMISSION_DENIED when the file is readable by others.
-absl::StatusOr<std::string> ReadAdminToken(const std::string& path);
+// The admin token file is read by common/admin_token.h (one rule for both daemons).
+using ::darvoza::ReadAdminToken;
 
 struct InitOptions {
   std::string instance;                         // e.g. "UZ"

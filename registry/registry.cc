@@ -94,6 +94,35 @@ std::string ShortHex(absl::string_view bytes) {
   return hex.empty() ? "(none)" : hex.substr(0, 16);
 }
 
+// "" when every CSR of `reg` asks for a kind (and, for signing, a member) that `server` holds
+// in a certificate not in `revoked`; otherwise what it asks for beyond that, for the
+// administrator.
+std::string NotHeldByServer(const ServerRecord& server, const v1::ServerRegistration& reg,
+                            const crypto::RevocationList& revoked) {
+  auto same_member = [](const v1::MemberId& a, const v1::MemberId& b) {
+    return FormatMemberId(a) == FormatMemberId(b);
+  };
+  std::string beyond;
+  for (const auto& wanted : reg.csrs()) {
+    bool held = false;
+    for (const auto& c : server.certificates()) {
+      if (c.kind() != wanted.kind()) continue;
+      if (c.kind() == v1::CERT_KIND_SIGNING && !same_member(c.member(), wanted.member())) continue;
+      auto cert = crypto::Certificate::FromDer(c.cert_der());
+      if (!cert.ok() || revoked.IsRevoked(**cert)) continue;
+      held = true;
+      break;
+    }
+    if (held) continue;
+    absl::StrAppend(&beyond, beyond.empty() ? "" : ", ", KindName(wanted.kind()),
+                    wanted.kind() == v1::CERT_KIND_SIGNING
+                        ? absl::StrCat(" for member ", FormatMemberId(wanted.member()))
+                        : "");
+  }
+  if (beyond.empty()) return "";
+  return absl::StrCat("the renewal asks for certificates the server does not hold: ", beyond);
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
@@ -162,7 +191,7 @@ absl::Status Registry::Load() {
       conf_ = conf;
       conf_generated_at_ = absl::FromUnixNanos(inner.generated_at_unix_nanos());
       conf_expires_at_ = absl::FromUnixNanos(inner.expires_at_unix_nanos());
-      need_publish = clock_->Now() - conf_generated_at_ >= options_.conf_validity / 2;
+      need_publish = ConfDueLocked();
     } else {
       need_publish = true;
     }
@@ -279,8 +308,7 @@ absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState&
   conf.set_generated_at_unix_nanos(absl::ToUnixNanos(now));
   conf.set_expires_at_unix_nanos(absl::ToUnixNanos(now + options_.conf_validity));
   *conf.mutable_members() = state.members();
-  crypto::RevocationList revoked;
-  for (const auto& r : state.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(state.revoked());
   for (const ServerRecord& s : state.servers()) {
     if (s.revoked()) continue;
     v1::SecurityServerEntry* e = conf.add_security_servers();
@@ -338,10 +366,19 @@ v1::ConfigurationAnchor Registry::anchor() const {
   return anchor_;
 }
 
+bool Registry::ConfDueLocked() const {
+  // Halfway through the published configuration's own lifetime, not the configured one: after
+  // conf_validity_seconds is raised (600 -> 86400) and the registry restarted, half the new
+  // validity (12 h) would come long after the published configuration (10 min) expired, and
+  // every security server would stop exchanging. A lowered validity takes effect at once.
+  const absl::Duration published = conf_expires_at_ - conf_generated_at_;
+  return clock_->Now() - conf_generated_at_ >= std::min(published, options_.conf_validity) / 2;
+}
+
 absl::StatusOr<bool> Registry::RefreshConfIfDue() {
   bool due = false;
   absl::Status s = Change([&](Txn& txn) {
-    due = clock_->Now() - conf_generated_at_ >= options_.conf_validity / 2;
+    due = ConfDueLocked();
     txn.publish = due;
     if (!due) return absl::CancelledError("not due");
     return absl::OkStatus();
@@ -598,6 +635,8 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
   DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) -> absl::Status {
     txn.publish = false;
     bool auto_ok = options_.auto_approve;
+    // Why auto-approval, though configured, left the request to an administrator.
+    std::string withheld;
     if (record.has_registration()) {
       const auto& reg = record.registration();
       if (FindMember(txn.state, reg.server().owner()) == nullptr) {
@@ -617,8 +656,7 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
           return Fault(absl::StatusCode::kFailedPrecondition, faults::kNotAuthorized,
                        "a renewal needs a registered, unrevoked security server");
         }
-        crypto::RevocationList revoked;
-        for (const auto& r : txn.state.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+        const crypto::RevocationList revoked = RevocationListOf(txn.state.revoked());
         crypto::CertificateProfile purpose = crypto::CertificateProfile::kTlsAuth;
         bool verified = false;
         for (const auto& c : server->certificates()) {
@@ -641,6 +679,14 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                        "certificate of that security server");
         }
         auto_ok = auto_ok || options_.auto_approve_renewals;
+        // The auth key proves only who the server is, not what it may hold: a renewal that
+        // widens what the server holds (a signing certificate for another member above all)
+        // is the administrator's decision.
+        withheld = NotHeldByServer(*server, reg, revoked);
+      } else if (FindServer(txn.state, reg.server()) != nullptr) {
+        // Whoever knows a server id could otherwise replace its certificates.
+        withheld = absl::StrCat("security server ", FormatSecurityServerId(reg.server()),
+                                " is already registered: re-registration needs an administrator");
       }
     } else {
       const auto& h = record.hosting();
@@ -656,6 +702,16 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                                   " is not registered; ask the registry administrator to add it"));
       }
     }
+    if (auto_ok && !withheld.empty()) {
+      auto_ok = false;
+      record.set_held_for_review(withheld);
+    }
+    if (!auto_ok && PendingCountLocked() >= options_.max_pending_requests) {
+      return Fault(absl::StatusCode::kResourceExhausted, faults::kTooManyPendingRequests,
+                   absl::StrCat(options_.max_pending_requests,
+                                " requests already wait for an administrator; try again after "
+                                "they are decided"));
+    }
     txn.history.push_back({"registration", record.has_registration()
                                                ? (record.renewal() ? "request.renewal" : "request.server")
                                                : "request.hosting",
@@ -670,6 +726,12 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
     return absl::OkStatus();
   }));
   return result;
+}
+
+size_t Registry::PendingCountLocked() const {
+  size_t pending = 0;
+  for (const auto& [id, r] : requests_) pending += r.state() == v1::PENDING ? 1 : 0;
+  return pending;
 }
 
 absl::StatusOr<v1::RequestRecord> Registry::GetRequest(const std::string& id) const {
@@ -833,14 +895,10 @@ absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::s
     }
     server->set_revoked(true);
     std::string serials;
+    const crypto::RevocationList already = RevocationListOf(txn.state.revoked());
     for (const auto& c : server->certificates()) {
       auto cert = crypto::Certificate::FromDer(c.cert_der());
-      if (!cert.ok()) continue;
-      bool listed = false;
-      for (const auto& r : txn.state.revoked()) {
-        listed = listed || (r.issuer() == (*cert)->issuer() && r.serial_hex() == (*cert)->serial_hex());
-      }
-      if (listed) continue;
+      if (!cert.ok() || already.IsRevoked(**cert)) continue;
       v1::RevokedCertificate* r = txn.state.add_revoked();
       r->set_issuer((*cert)->issuer());
       r->set_serial_hex((*cert)->serial_hex());
@@ -942,8 +1000,7 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
     return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
                  absl::StrCat("security server ", server_text, " is not registered (or is revoked)"));
   }
-  crypto::RevocationList revoked;
-  for (const auto& r : state_.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(state_.revoked());
   crypto::CertificateProfile purpose = crypto::CertificateProfile::kSigning;
   absl::Status verdict = Fault(absl::StatusCode::kUnauthenticated, faults::kInvalidSignature,
                                absl::StrCat("the seal's signer certificate is not a seal "
@@ -1014,7 +1071,7 @@ Registry::Stats Registry::GetStats() const {
   s.conf_expires_at = conf_expires_at_;
   s.members = state_.members_size();
   s.servers = state_.servers_size();
-  for (const auto& [id, r] : requests_) s.pending_requests += r.state() == v1::PENDING ? 1 : 0;
+  s.pending_requests = PendingCountLocked();
   s.witness_receipts = witness_receipts_;
   s.history_size = history_size_;
   s.root_ca_not_after = keys_.root_cert->not_after();

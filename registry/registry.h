@@ -31,6 +31,7 @@
 #include "proto/audit.pb.h"
 #include "proto/globalconf.pb.h"
 #include "proto/registry.pb.h"
+#include "registry/config.h"
 #include "registry/keys.h"
 
 namespace darvoza::registry {
@@ -43,6 +44,9 @@ struct RegistryOptions {
   absl::Duration cert_validity = absl::Hours(24 * 365);
   bool auto_approve = false;                       // demos and tests only
   bool auto_approve_renewals = true;
+  // Requests waiting for an administrator; Submit refuses more with RESOURCE_EXHAUSTED, so
+  // that anyone reaching the public port cannot grow the store without bound.
+  size_t max_pending_requests = static_cast<size_t>(kDefaultMaxPendingRequests);
   Clock* clock = nullptr;                          // Default: Clock::Real(); not owned
 };
 
@@ -91,6 +95,11 @@ class Registry {
 
   // --- Public.
   // Records a registration or hosting request: see Registration.Submit in registry.proto.
+  // Auto-approval (options.auto_approve, auto_approve_renewals) never approves a registration
+  // naming a registered server id, nor a renewal asking for a certificate kind or a signing
+  // member the server does not hold unrevoked: those wait, with held_for_review saying why.
+  // RESOURCE_EXHAUSTED + Client.TooManyPendingRequests when the request would wait and
+  // max_pending_requests already do.
   absl::StatusOr<v1::RequestRecord> Submit(const v1::SubmitRequest& request);
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::RequestRecord> GetRequest(const std::string& id) const;
@@ -103,8 +112,10 @@ class Registry {
   absl::StatusOr<v1::WitnessHead> WitnessHeadOf(const v1::SecurityServerId& server) const;
 
   // --- Maintenance.
-  // Re-signs the configuration (next serial) when more than half its validity has passed by
-  // the Clock. Called periodically by RegistryServer; returns whether it re-signed.
+  // Re-signs the configuration (next serial) when half the published configuration's
+  // validity (or of options.conf_validity, if that is shorter) has passed by the Clock: a
+  // changed setting never lets the published configuration expire. Called periodically by
+  // RegistryServer; returns whether it re-signed.
   absl::StatusOr<bool> RefreshConfIfDue();
   // Called after each newly published configuration, without the mutex held.
   void AddConfListener(ConfListener listener);
@@ -162,6 +173,9 @@ class Registry {
   absl::StatusOr<v1::RequestRecord> Decide(const std::string& request_id, bool approve,
                                            const std::string& reason, const std::string& actor);
   void NotifyListeners() ABSL_LOCKS_EXCLUDED(mu_);
+  size_t PendingCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the published configuration is due for re-signing (see RefreshConfIfDue).
+  bool ConfDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegistryOptions options_;
   Clock* const clock_;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
+#include "common/listen_file.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
@@ -36,24 +37,14 @@ std::string WithPort(const std::string& listen, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-std::string JsonValue(const std::string& json, const std::string& key) {
-  std::string needle = absl::StrCat("\"", key, "\": \"");
-  size_t at = json.find(needle);
-  if (at == std::string::npos) return "";
-  at += needle.size();
-  size_t end = json.find('"', at);
-  return end == std::string::npos ? "" : json.substr(at, end - at);
-}
-
-
 }  // namespace
 
 absl::StatusOr<ListenAddresses> ReadListenFile(const std::string& data_dir) {
-  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  DARVOZA_ASSIGN_OR_RETURN(auto listen, ::darvoza::ReadListenFile(data_dir));
   ListenAddresses a;
-  a.public_address = JsonValue(json, "public");
-  a.admin_address = JsonValue(json, "admin");
-  a.ops_address = JsonValue(json, "ops");
+  a.public_address = listen["public"];
+  a.admin_address = listen["admin"];
+  a.ops_address = listen["ops"];
   if (a.public_address.empty() || a.admin_address.empty()) {
     return absl::NotFoundError("listen.json is incomplete");
   }
@@ -81,6 +72,7 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
   options.cert_validity = config.cert_validity;
   options.auto_approve = config.auto_approve;
   options.auto_approve_renewals = config.auto_approve_renewals;
+  options.max_pending_requests = static_cast<size_t>(config.max_pending_requests);
   options.clock = clock;
   DARVOZA_ASSIGN_OR_RETURN(server->registry_, Registry::Open(options));
   server->publisher_ = std::make_unique<ConfPublisher>();
@@ -120,31 +112,28 @@ absl::Status RegistryServer::StartServers() {
     ssl.pem_key_cert_pairs.push_back({tls.first, tls.second});
     ssl.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.public_listen, grpc::SslServerCredentials(ssl), &port);
     WithoutHealthOrReflection(builder);
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(registration_service_.get());
     builder.RegisterService(conf_service_.get());
     builder.RegisterService(witness_service_.get());
-    public_server_ = builder.BuildAndStart();
-    if (public_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on public address ", config_.public_listen));
-    }
-    addresses_.public_address = WithPort(config_.public_listen, port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "public", config_.public_listen,
+                                         grpc::SslServerCredentials(ssl)));
+    public_server_ = std::move(started.server);
+    addresses_.public_address = WithPort(config_.public_listen, started.port);
   }
   {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
     std::string path = config_.AdminSocketPath();
-    unlink(path.c_str());  // a stale socket of a previous run; the database lock excludes a live one
+    DARVOZA_RETURN_IF_ERROR(RemoveStaleUnixSocket(path));
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
     builder.SetMaxReceiveMessageSize(config_.max_request_bytes);
     builder.RegisterService(admin_service_.get());
-    admin_server_ = builder.BuildAndStart();
-    if (admin_server_ == nullptr) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on admin socket ", path));
-    }
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "admin", absl::StrCat("unix:", path),
+                                         grpc::InsecureServerCredentials()));
+    admin_server_ = std::move(started.server);
     if (chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError(absl::StrCat("cannot chmod 0600 admin socket ", path));
     }
@@ -152,22 +141,22 @@ absl::Status RegistryServer::StartServers() {
   }
   if (!config_.ops_listen.empty()) {  // Ops: read-only.
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
     builder.SetOption(std::make_unique<NoReflectionOption>());  // health stays: ops only
     builder.SetMaxReceiveMessageSize(4096);
     builder.RegisterService(ops_service_.get());
-    ops_server_ = builder.BuildAndStart();
-    if (ops_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ops address ", config_.ops_listen));
-    }
-    addresses_.ops_address = WithPort(config_.ops_listen, port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "ops", config_.ops_listen,
+                                         grpc::InsecureServerCredentials()));
+    ops_server_ = std::move(started.server);
+    addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
-  std::string json = absl::StrCat("{\"public\": \"", addresses_.public_address, "\", \"admin\": \"",
-                                  addresses_.admin_address, "\", \"ops\": \"", addresses_.ops_address,
-                                  "\"}\n");
-  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+  DARVOZA_RETURN_IF_ERROR(WriteListenFile(config_.data_dir,
+                                          {{"public", addresses_.public_address},
+                                           {"admin", addresses_.admin_address},
+                                           {"ops", addresses_.ops_address}}));
+  wrote_listen_file_ = true;
+  return absl::OkStatus();
 }
 
 void RegistryServer::RefreshLoop() {
@@ -206,7 +195,7 @@ void RegistryServer::Shutdown() {
   public_server_.reset();
   admin_server_.reset();
   ops_server_.reset();
-  unlink((config_.data_dir + "/listen.json").c_str());
+  if (wrote_listen_file_) unlink(ListenFilePath(config_.data_dir).c_str());
   if (!addresses_.admin_address.empty()) unlink(config_.AdminSocketPath().c_str());
   registry_.reset();
 }

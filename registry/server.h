@@ -94,6 +94,9 @@ class RegistryServer {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ = false;
+  // Whether this server wrote listen.json: a start refused (e.g. by another registry's database
+  // lock on the same data directory) must not remove the running one's.
+  bool wrote_listen_file_ = false;
 };
 
 }  // namespace darvoza::registry

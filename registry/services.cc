@@ -20,14 +20,6 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl
 
 constexpr char kAdminActor[] = "admin";
 
-// Compares without an early exit, so the time taken does not reveal the matching prefix.
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // One Watch stream. Lives until OnDone; never blocks a gRPC thread.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::SignedGlobalConf>,
                            public ConfPublisher::Subscriber {
@@ -165,18 +157,7 @@ grpc::ServerUnaryReactor* WitnessServiceImpl::Witness(grpc::CallbackServerContex
 // ------------------------------------------------------------------------------------------
 
 absl::Status AdminServiceImpl::CheckAdmin(grpc::CallbackServerContext* context) const {
-  const auto& md = context->client_metadata();
-  auto it = md.find(kAdminTokenMetadata);
-  if (it == md.end()) {
-    return Fault(absl::StatusCode::kUnauthenticated, faults::kNotAuthorized,
-                 "admin calls need the admin token (darvoza reads it from <data dir>/admin.token)");
-  }
-  std::string given(it->second.data(), it->second.size());
-  if (!ConstantTimeEquals(given, admin_token_)) {
-    return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
-                 "the admin token is wrong");
-  }
-  return absl::OkStatus();
+  return CheckAdminToken(*context, admin_token_);
 }
 
 #define DARVOZA_ADMIN_GUARD(context)             \

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "common/admin_token.h"
 #include "proto/registry.grpc.pb.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
@@ -14,8 +15,7 @@
 
 namespace darvoza::registry {
 
-// The metadata key that carries the admin token.
-inline constexpr char kAdminTokenMetadata[] = "x-darvoza-admin-token";
+using ::darvoza::kAdminTokenMetadata;  // common/admin_token.h
 
 class RegistrationServiceImpl final : public v1::Registration::CallbackService {
  public:

@@ -1,8 +1,7 @@
 #include "security_server/admin_service.h"
 
-#include <openssl/crypto.h>
-
 #include "absl/strings/str_cat.h"
+#include "common/admin_token.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
 #include "common/grpc_status.h"
@@ -16,24 +15,15 @@
 namespace darvoza::ss {
 namespace {
 
-bool TokenOk(const grpc::CallbackServerContext* ctx, const std::string& expected) {
-  auto it = ctx->client_metadata().find(kAdminTokenHeader);
-  if (it == ctx->client_metadata().end() || expected.empty()) return false;
-  const grpc::string_ref& got = it->second;
-  if (got.size() != expected.size()) return false;
-  return CRYPTO_memcmp(got.data(), expected.data(), expected.size()) == 0;
-}
-
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& status) {
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status, ctx));
   return reactor;
 }
 
-#define DARVOZA_ADMIN_AUTH(ctx)                                                      \
-  if (!TokenOk(ctx, deps_.token)) {                                                  \
-    return Done(ctx, Fault(absl::StatusCode::kUnauthenticated, faults::kNotAuthorized, \
-                           "the admin token (x-darvoza-admin-token) is missing or wrong")); \
+#define DARVOZA_ADMIN_AUTH(ctx)                                                \
+  if (absl::Status _admin = CheckAdminToken(*(ctx), deps_.token); !_admin.ok()) { \
+    return Done(ctx, _admin);                                                    \
   }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "common/admin_token.h"
 #include "proto/security_server.grpc.pb.h"
 
 namespace darvoza::ss {
@@ -17,7 +18,7 @@ class LocalState;
 class MetricsRegistry;
 class RegistryClient;
 
-inline constexpr char kAdminTokenHeader[] = "x-darvoza-admin-token";
+inline constexpr const char* kAdminTokenHeader = kAdminTokenMetadata;  // common/admin_token.h
 
 struct AdminServiceDeps {
   std::string token;  // the expected admin token

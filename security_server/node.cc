@@ -23,6 +23,7 @@
 #include "common/files.h"
 #include "common/globalconf.h"
 #include "common/grpc_server.h"
+#include "common/listen_file.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -58,48 +59,16 @@ std::string HostOf(const std::string& listen) {
   return host;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-// The string value of `key` in the flat JSON object listen.json holds.
-std::string JsonField(const std::string& json, const std::string& key) {
-  std::string needle = absl::StrCat("\"", key, "\": \"");
-  size_t pos = json.find(needle);
-  if (pos == std::string::npos) return "";
-  pos += needle.size();
-  std::string out;
-  for (; pos < json.size() && json[pos] != '"'; ++pos) {
-    if (json[pos] == '\\' && pos + 1 < json.size()) ++pos;
-    out.push_back(json[pos]);
-  }
-  return out;
-}
-
-absl::StatusOr<std::unique_ptr<grpc::Server>> BuildAndStart(grpc::ServerBuilder& builder,
-                                                            const char* what) {
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot start the ", what, " port"));
-  }
-  return server;
-}
-
 }  // namespace
 
 absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
-  DARVOZA_ASSIGN_OR_RETURN(std::string json, ReadWholeFile(data_dir + "/listen.json"));
+  DARVOZA_ASSIGN_OR_RETURN(auto listen, ::darvoza::ReadListenFile(data_dir));
   NodeAddresses a;
-  a.ss = JsonField(json, "ss");
-  a.client = JsonField(json, "client");
-  a.client_tls = JsonField(json, "client_tls");
-  a.admin = JsonField(json, "admin");
-  a.ops = JsonField(json, "ops");
+  a.ss = listen["ss"];
+  a.client = listen["client"];
+  a.client_tls = listen["client_tls"];
+  a.admin = listen["admin"];
+  a.ops = listen["ops"];
   if (a.ss.empty() || a.admin.empty()) {
     return absl::NotFoundError(absl::StrCat(data_dir, "/listen.json is incomplete"));
   }
@@ -224,63 +193,58 @@ absl::Status Node::StartServers() {
   {
     grpc::ServerBuilder builder;
     BareServer(builder);
-    int port = 0;
-    builder.AddListeningPort(config_.ss_listen,
-                             MakeSsToSsServerCredentials(*keys_, conf_.get(), clock_,
-                                                         metrics_.get(),
-                                                         config_.tls_refresh_seconds),
-                             &port);
     if (grpc::Service* service = exchange_->SsToSsService(); service != nullptr) {
       builder.RegisterService(service);
     }
     if (auto* fallback = exchange_->SsToSsFallbackService(); fallback != nullptr) {
       builder.RegisterCallbackGenericService(fallback);
     }
-    DARVOZA_ASSIGN_OR_RETURN(ss_server_, BuildAndStart(builder, "SS-to-SS"));
-    if (port == 0) return absl::UnavailableError(absl::StrCat("cannot bind ", config_.ss_listen));
-    addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", port);
+    DARVOZA_ASSIGN_OR_RETURN(
+        StartedServer started,
+        StartServer(builder, "SS-to-SS", config_.ss_listen,
+                    MakeSsToSsServerCredentials(*keys_, conf_.get(), clock_, metrics_.get(),
+                                                config_.tls_refresh_seconds)));
+    ss_server_ = std::move(started.server);
+    addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", started.port);
   }
   // Client ports: nothing but the exchange's generic pass-through service.
   if (!config_.client_listen.empty()) {
     grpc::ServerBuilder builder;
     BareServer(builder);
-    int port = 0;
-    builder.AddListeningPort(config_.client_listen, grpc::InsecureServerCredentials(), &port);
     if (auto* generic = exchange_->ClientGenericService(/*tls_port=*/false); generic != nullptr) {
       builder.RegisterCallbackGenericService(generic);
     }
-    DARVOZA_ASSIGN_OR_RETURN(client_server_, BuildAndStart(builder, "client"));
-    if (port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot bind ", config_.client_listen));
-    }
-    addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "client", config_.client_listen,
+                                         grpc::InsecureServerCredentials()));
+    client_server_ = std::move(started.server);
+    addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", started.port);
   }
   if (!config_.client_tls_listen.empty()) {
     grpc::ServerBuilder builder;
     BareServer(builder);
-    int port = 0;
-    builder.AddListeningPort(config_.client_tls_listen,
-                             MakeClientTlsServerCredentials(*keys_, config_.tls_refresh_seconds),
-                             &port);
     if (auto* generic = exchange_->ClientGenericService(/*tls_port=*/true); generic != nullptr) {
       builder.RegisterCallbackGenericService(generic);
     }
-    DARVOZA_ASSIGN_OR_RETURN(client_tls_server_, BuildAndStart(builder, "client TLS"));
-    if (port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot bind ", config_.client_tls_listen));
-    }
-    addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", port);
+    DARVOZA_ASSIGN_OR_RETURN(
+        StartedServer started,
+        StartServer(builder, "client TLS", config_.client_tls_listen,
+                    MakeClientTlsServerCredentials(*keys_, config_.tls_refresh_seconds)));
+    client_tls_server_ = std::move(started.server);
+    addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
   {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     std::string path = config_.AdminSocketPath();
-    unlink(path.c_str());  // a stale socket of a previous run
+    DARVOZA_RETURN_IF_ERROR(RemoveStaleUnixSocket(path));
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
-    builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
     builder.RegisterService(admin_service_.get());
-    DARVOZA_ASSIGN_OR_RETURN(admin_server_, BuildAndStart(builder, "admin"));
+    DARVOZA_ASSIGN_OR_RETURN(
+        StartedServer started,
+        StartServer(builder, "admin", "unix:" + path, grpc::InsecureServerCredentials()));
+    admin_server_ = std::move(started.server);
     if (chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError(absl::StrCat("cannot chmod 0600 ", path));
     }
@@ -291,12 +255,12 @@ absl::Status Node::StartServers() {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<NoReflectionOption>());
-    int port = 0;
-    builder.AddListeningPort(config_.ops_listen, grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(ops_service_.get());
-    DARVOZA_ASSIGN_OR_RETURN(ops_server_, BuildAndStart(builder, "ops"));
-    if (port == 0) return absl::UnavailableError(absl::StrCat("cannot bind ", config_.ops_listen));
-    addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", port);
+    DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
+                             StartServer(builder, "ops", config_.ops_listen,
+                                         grpc::InsecureServerCredentials()));
+    ops_server_ = std::move(started.server);
+    addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
     if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
       health->SetServingStatus(!maintenance_.load());
     }
@@ -305,12 +269,10 @@ absl::Status Node::StartServers() {
 }
 
 absl::Status Node::WriteListenFile() {
-  std::string json = absl::StrCat(
-      "{\"ss\": ", JsonString(addresses_.ss), ", \"client\": ", JsonString(addresses_.client),
-      ", \"client_tls\": ", JsonString(addresses_.client_tls),
-      ", \"admin\": ", JsonString(addresses_.admin), ", \"ops\": ", JsonString(addresses_.ops),
-      "}\n");
-  return WriteFileAtomically(config_.data_dir + "/listen.json", json, 0644);
+  return ::darvoza::WriteListenFile(
+      config_.data_dir, {{"ss", addresses_.ss}, {"client", addresses_.client},
+                         {"client_tls", addresses_.client_tls}, {"admin", addresses_.admin},
+                         {"ops", addresses_.ops}});
 }
 
 void Node::RenewalLoop() {

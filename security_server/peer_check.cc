@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
+#include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "security_server/global_conf_client.h"
@@ -114,8 +115,7 @@ absl::StatusOr<v1::SecurityServerEntry> CheckSecurityServerPeer(
   for (auto& c : ParsePemBundle(chain_pem)) {
     if (c->sha256() != (*leaf)->sha256()) intermediates.push_back(std::move(c));
   }
-  crypto::RevocationList revoked;
-  for (const auto& r : conf.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(conf.revoked());
   const crypto::CertificateProfile purpose = crypto::CertificateProfile::kTlsAuth;
   absl::Status chain = crypto::VerifyChain(**leaf, intermediates, trusted, now, revoked, &purpose);
   if (!chain.ok()) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/admin_token.h"
 #include "common/crypto/hash.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
@@ -39,15 +40,26 @@ absl::Status InitSecurityServer(const InitOptions& options) {
     members.push_back(std::move(id));
   }
   if (members.empty()) members.push_back(server.owner());
-  DARVOZA_RETURN_IF_ERROR(MakeDirectory(config.data_dir, 0700));
-  chmod(config.data_dir.c_str(), 0700);
-  DARVOZA_RETURN_IF_ERROR(KeyStore::CreateKeys(config.data_dir, server, members).status());
   config.anchor = "";  // the installed copy
-  DARVOZA_RETURN_IF_ERROR(
-      WriteFileAtomically(config.AnchorPath(), anchor.SerializeAsString(), 0644));
   // Validate what we write (e.g. the admin socket length) by parsing it back.
   std::string toml = FormatSsConfig(config);
   DARVOZA_RETURN_IF_ERROR(ParseSsConfig(toml).status());
+  // Every refusal comes before the first change: a refused init leaves an existing directory
+  // (its mode above all) as it was.
+  DARVOZA_ASSIGN_OR_RETURN(bool exists, IsDirectory(config.data_dir));
+  if (!exists && FileExists(config.data_dir)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(config.data_dir, " exists and is not a directory"));
+  }
+  if (exists && (FileExists(config.data_dir + "/keys") || FileExists(SsConfigPath(config.data_dir)))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(config.data_dir, " already holds a security server; use a fresh directory"));
+  }
+  DARVOZA_RETURN_IF_ERROR(MakeDirectory(config.data_dir, 0700));
+  chmod(config.data_dir.c_str(), 0700);
+  DARVOZA_RETURN_IF_ERROR(KeyStore::CreateKeys(config.data_dir, server, members).status());
+  DARVOZA_RETURN_IF_ERROR(
+      WriteFileAtomically(config.AnchorPath(), anchor.SerializeAsString(), 0644));
   DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(SsConfigPath(config.data_dir), toml, 0644));
   DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(config.data_dir + "/admin.token",
                                               crypto::HexEncode(crypto::RandomBytes(32)) + "\n",
@@ -56,13 +68,7 @@ absl::Status InitSecurityServer(const InitOptions& options) {
 }
 
 absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir) {
-  std::string path = data_dir + "/admin.token";
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(path, " is readable by others: chmod 600"));
-  }
-  DARVOZA_ASSIGN_OR_RETURN(std::string token, ReadWholeFile(path));
-  return std::string(absl::StripAsciiWhitespace(token));
+  return ::darvoza::ReadAdminToken(data_dir + "/admin.token");
 }
 
 absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options) {

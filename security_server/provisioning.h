@@ -48,7 +48,7 @@ struct RegisterOptions {
 // record (PENDING when still undecided). FAILED_PRECONDITION when REJECTED (with the reason).
 absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options);
 
-// <data dir>/admin.token, the admin API's credential. PERMISSION_DENIED when readable by others.
+// <data dir>/admin.token, the admin API's credential: common/admin_token.h's ReadAdminToken.
 absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir);
 
 }  // namespace darvoza::ss

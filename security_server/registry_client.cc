@@ -2,41 +2,15 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_certificate_verifier.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/x509.h"
 #include "common/globalconf.h"
 #include "common/grpc_status.h"
+#include "common/registry_channel.h"
 
 namespace darvoza::ss {
 namespace {
-
-// Accepts the registry's certificate only when its CN names the registry of the instance.
-// gRPC has already verified the chain to the anchor's root (verify_server_certs).
-class RegistryNameVerifier final : public grpc::experimental::ExternalCertificateVerifier {
- public:
-  explicit RegistryNameVerifier(std::string expected_cn) : expected_cn_(std::move(expected_cn)) {}
-  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> /*callback*/,
-              grpc::Status* sync_status) override {
-    auto cert = crypto::Certificate::FromPem(
-        std::string(request->peer_cert().data(), request->peer_cert().size()));
-    if (!cert.ok() || (*cert)->subject_common_name() != expected_cn_) {
-      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                  "the peer is not this instance's registry");
-    } else {
-      *sync_status = grpc::Status::OK;
-    }
-    return true;
-  }
-  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
-
- private:
-  const std::string expected_cn_;
-};
 
 std::chrono::system_clock::time_point Deadline(absl::Duration timeout) {
   return absl::ToChronoTime(absl::Now() + timeout);
@@ -44,35 +18,13 @@ std::chrono::system_clock::time_point Deadline(absl::Duration timeout) {
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeRegistryChannel(const std::string& address,
-                                                   const v1::ConfigurationAnchor& anchor) {
-  std::string root_pem;
-  if (auto root = crypto::Certificate::FromDer(anchor.root_ca_cert_der()); root.ok()) {
-    root_pem = (*root)->ToPem();
-  }
-  auto provider =
-      std::make_shared<grpc::experimental::StaticDataCertificateProvider>(root_pem);
-  grpc::experimental::TlsChannelCredentialsOptions options;
-  options.set_certificate_provider(provider);
-  options.watch_root_certs();
-  options.set_verify_server_certs(true);
-  options.set_check_call_host(false);
-  options.set_certificate_verifier(
-      grpc::experimental::ExternalCertificateVerifier::Create<RegistryNameVerifier>(
-          RegistryTlsCommonName(anchor.instance())));
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(address, grpc::experimental::TlsCredentials(options), args);
-}
-
 std::unique_ptr<RegistryClient> RegistryClient::Create(const v1::ConfigurationAnchor& anchor,
                                                        std::vector<std::string> addresses) {
   if (addresses.empty()) {
     addresses.assign(anchor.registry_addresses().begin(), anchor.registry_addresses().end());
   }
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (const auto& a : addresses) channels.push_back(MakeRegistryChannel(a, anchor));
+  for (const auto& a : addresses) channels.push_back(MakeRegistryChannel(anchor, a));
   return std::unique_ptr<RegistryClient>(
       new RegistryClient(std::move(addresses), std::move(channels)));
 }

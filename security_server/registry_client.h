@@ -26,11 +26,6 @@
 
 namespace darvoza::ss {
 
-// A TLS channel to the registry public port at `address`, trusting only `anchor`'s root CA
-// and a certificate whose CN is the registry's. The handshake happens on first use.
-std::shared_ptr<grpc::Channel> MakeRegistryChannel(const std::string& address,
-                                                   const v1::ConfigurationAnchor& anchor);
-
 class RegistryClient {
  public:
   // `addresses`: registry public ports to try in order; empty means the anchor's.

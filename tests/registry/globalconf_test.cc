@@ -119,6 +119,44 @@ TEST_CASE("GlobalConf: re-signed with a higher serial before it expires, even wi
   CHECK(VerifySignedGlobalConf(next, h.anchor(), h.clock().Now()).ok());
 }
 
+TEST_CASE("GlobalConf: raising conf_validity and restarting re-signs before the published one expires",
+          "[registry][conf]") {
+  RegistryHarness h;  // 600 s
+  const v1::SignedGlobalConf published = h.GetConf();
+  const uint64_t serial = Decode(published).serial();
+  const absl::Time published_expiry = absl::FromUnixNanos(Decode(published).expires_at_unix_nanos());
+  h.clock().Advance(absl::Seconds(200));
+  h.Stop();
+  h.SetConfValidity(absl::Hours(24));  // the operator raises it and restarts
+  h.Start();
+  CHECK(Decode(h.GetConf()).serial() == serial);  // 200 s of 600: not due yet
+  CHECK_FALSE(h.server().registry()->RefreshConfIfDue().value());
+  // Half the published configuration's 600 s, not half of the new 24 h.
+  h.clock().Advance(absl::Seconds(101));
+  CHECK(h.server().registry()->RefreshConfIfDue().value());
+  const v1::SignedGlobalConf next = h.GetConf();
+  CHECK(Decode(next).serial() == serial + 1);
+  // Past the old configuration's expiry the federation still has a valid one, now of 24 h.
+  h.clock().SetNow(published_expiry + absl::Seconds(1));
+  CHECK(VerifySignedGlobalConf(next, h.anchor(), h.clock().Now(), serial).ok());
+  CHECK(absl::FromUnixNanos(Decode(next).expires_at_unix_nanos()) - h.clock().Now() > absl::Hours(23));
+}
+
+TEST_CASE("GlobalConf: lowering conf_validity and restarting re-signs at once when it is due by the new one",
+          "[registry][conf]") {
+  RegistryHarness::Options options;
+  options.conf_validity = absl::Hours(24);
+  RegistryHarness h(options);
+  const uint64_t serial = Decode(h.GetConf()).serial();
+  h.clock().Advance(absl::Seconds(400));
+  h.Stop();
+  h.SetConfValidity(absl::Seconds(600));
+  h.Start();
+  const v1::GlobalConf conf = Decode(h.GetConf());
+  CHECK(conf.serial() == serial + 1);
+  CHECK(absl::FromUnixNanos(conf.expires_at_unix_nanos()) - h.clock().Now() <= absl::Seconds(600));
+}
+
 TEST_CASE("GlobalConf: after key rotate-conf, new configurations verify with the new and the old anchor",
           "[registry][conf]") {
   RegistryHarness h;

@@ -32,11 +32,6 @@
 namespace darvoza::testing {
 namespace {
 
-std::string BuildDir() {
-  const char* dir = std::getenv("DARVOZA_BUILD_DIR");
-  return dir != nullptr ? std::string(dir) : std::string(DARVOZA_TEST_BUILD_DIR);
-}
-
 // A child process, SIGTERMed and reaped on destruction.
 class Child {
  public:
@@ -99,30 +94,7 @@ registry::ListenAddresses WaitForListen(const std::string& data_dir, const Child
   return {};
 }
 
-struct CommandResult {
-  int exit_code;
-  std::string output;
-};
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-CommandResult Darvoza(const std::vector<std::string>& args) {
-  std::vector<std::string> quoted;
-  for (const auto& a : args) quoted.push_back(Quote(a));
-  std::string command = absl::StrCat(Quote(BuildDir() + "/tools/darvoza"), " ", absl::StrJoin(quoted, " "), " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+CommandResult Darvoza(const std::vector<std::string>& args) { return RunDarvozaCli(args); }
 
 void WriteConfig(const std::string& data_dir, bool auto_approve) {
   WriteFileForTest(registry::ConfigPath(data_dir),

@@ -1,15 +1,49 @@
 #include "tests/registry/registry_test_util.h"
 
+#include <sys/wait.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/crypto/signer.h"
 #include "common/identifiers.h"
 #include "registry/client.h"
 #include "registry/keys.h"
 
 namespace darvoza::testing {
+
+std::string BuildDir() {
+  const char* dir = std::getenv("DARVOZA_BUILD_DIR");
+  return dir != nullptr ? std::string(dir) : std::string(DARVOZA_TEST_BUILD_DIR);
+}
+
+namespace {
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+}  // namespace
+
+CommandResult RunDarvozaCli(const std::vector<std::string>& args) {
+  std::vector<std::string> quoted;
+  for (const auto& a : args) quoted.push_back(Quote(a));
+  std::string command = absl::StrCat(Quote(BuildDir() + "/tools/darvoza"), " ",
+                                     absl::StrJoin(quoted, " "), " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
 
 RegistryHarness::RegistryHarness(const Options& options)
     : options_(options), clock_(absl::Now()) {
@@ -27,6 +61,7 @@ RegistryHarness::RegistryHarness(const Options& options)
   config_.auto_approve = options.auto_approve;
   config_.auto_approve_renewals = options.auto_approve_renewals;
   config_.conf_validity = options.conf_validity;
+  config_.max_pending_requests = options.max_pending_requests;
   auto token = registry::ReadAdminToken(registry::AdminTokenPath(init.data_dir));
   REQUIRE(token.ok());
   token_ = *token;

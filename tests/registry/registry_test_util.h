@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/client_context.h>
 
@@ -32,6 +33,7 @@ class RegistryHarness {
     bool auto_approve = false;
     bool auto_approve_renewals = true;
     absl::Duration conf_validity = absl::Seconds(600);
+    int64_t max_pending_requests = registry::kDefaultMaxPendingRequests;
   };
   RegistryHarness() : RegistryHarness(Options{}) {}
   explicit RegistryHarness(const Options& options);
@@ -40,10 +42,14 @@ class RegistryHarness {
   // (Re)starts / stops the server on the same data directory.
   void Start();
   void Stop();
+  // conf_validity_seconds as the next Start() reads it (an operator's edit before a restart).
+  void SetConfValidity(absl::Duration validity) { config_.conf_validity = validity; }
 
   registry::RegistryServer& server() { return *server_; }
   SimulatedClock& clock() { return clock_; }
   const std::string& data_dir() const { return dir_.path(); }
+  // The registry's own data directory (inside data_dir()): what `--data-dir` names.
+  const std::string& registry_dir() const { return config_.data_dir; }
   const v1::ConfigurationAnchor& anchor() const { return anchor_; }
   const std::string& admin_token() const { return token_; }
 
@@ -91,6 +97,16 @@ struct FakeSecurityServer {
 
 // The certificate of `kind` in an approved request record (REQUIRES one).
 std::shared_ptr<const crypto::Certificate> CertOf(const v1::RequestRecord& record, v1::CertKind kind);
+
+// The build tree: $DARVOZA_BUILD_DIR, or the one this test was built in.
+std::string BuildDir();
+
+struct CommandResult {
+  int exit_code;       // -1 when the command did not exit normally (a crash)
+  std::string output;  // stdout and stderr together
+};
+// Runs the real `darvoza` CLI of the build tree with `args` (no shell involved in the args).
+CommandResult RunDarvozaCli(const std::vector<std::string>& args);
 
 // The fault (x-road-error trailer) of a finished call.
 std::string FaultOf(const grpc::ClientContext& context);

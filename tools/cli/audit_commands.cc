@@ -29,6 +29,7 @@
 #include "common/crypto/hash.h"
 #include "common/crypto/keys.h"
 #include "common/crypto/x509.h"
+#include "common/files.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "tools/cli/commands.h"
@@ -66,7 +67,8 @@ absl::Status WriteFile(const std::string& path, const std::string& bytes) {
 class OpenedLog {
  public:
   static absl::StatusOr<std::unique_ptr<OpenedLog>> Open(const std::string& path) {
-    if (!std::filesystem::is_directory(path)) {
+    DARVOZA_ASSIGN_OR_RETURN(bool is_directory, IsDirectory(path));
+    if (!is_directory) {
       return absl::NotFoundError(absl::StrCat(path, " is not an audit log directory"));
     }
     char templ[] = "/tmp/darvoza-audit-XXXXXX";
@@ -464,7 +466,9 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
       auto confs = ReadFiles(a->confs);
       if (!confs.ok()) return Fail(exit_code, "--global-conf", confs.status());
       v1::AuditArchive archive;
-      if (std::filesystem::is_directory(a->target)) {
+      auto is_directory = IsDirectory(a->target);
+      if (!is_directory.ok()) return Fail(exit_code, "verify", is_directory.status());
+      if (*is_directory) {
         auto opened = OpenedLog::Open(a->target);
         if (!opened.ok()) return Fail(exit_code, "cannot open the audit log", opened.status());
         auto exported = (*opened)->log().Export(audit::ExportOptions{});
@@ -618,7 +622,9 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
       }
       audit::AuditLogOptions log_options;
       log_options.path = a->db;
-      if (!std::filesystem::is_directory(a->db)) {
+      auto is_directory = IsDirectory(a->db);
+      if (!is_directory.ok()) return Fail(exit_code, "purge", is_directory.status());
+      if (!*is_directory) {
         return Fail(exit_code, "purge",
                     absl::NotFoundError(a->db + " is not an audit log directory"));
       }

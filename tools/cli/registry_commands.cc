@@ -125,6 +125,28 @@ std::string RequestLine(const v1::RequestRecord& r) {
   return line;
 }
 
+// What a server request asks for, one indented line per CSR: the kind, the member of a signing
+// certificate and the SHA-256 of the CSR's public key (SubjectPublicKeyInfo DER), so that the
+// administrator can compare it with the key the security server's operator reports; then why
+// auto-approval left it waiting, if it did.
+std::string RequestDetail(const v1::RequestRecord& r) {
+  std::string out;
+  if (!r.has_registration()) return out;
+  for (const auto& c : r.registration().csrs()) {
+    std::string kind = c.kind() == v1::CERT_KIND_AUTH      ? "auth"
+                       : c.kind() == v1::CERT_KIND_SEAL    ? "seal"
+                       : c.kind() == v1::CERT_KIND_SIGNING ? "signing"
+                                                           : "unknown";
+    if (c.kind() == v1::CERT_KIND_SIGNING) absl::StrAppend(&kind, " for ", FormatMemberId(c.member()));
+    auto csr = crypto::CertificateRequest::Parse(c.csr());
+    std::string key = csr.ok() ? absl::StrCat("sha256:", crypto::HexEncode(crypto::Sha256((*csr)->public_key().der())))
+                               : "(unreadable CSR)";
+    absl::StrAppend(&out, "    asks: ", kind, "  key ", key, "\n");
+  }
+  if (!r.held_for_review().empty()) absl::StrAppend(&out, "    held: ", r.held_for_review(), "\n");
+  return out;
+}
+
 template <typename T, typename ParseFn>
 bool ParseId(const std::string& text, ParseFn parse, T* out, int* exit_code) {
   auto id = parse(text);
@@ -263,7 +285,7 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
       *exit_code = RunAdmin<v1::RequestList>(
           *target, [&](auto& s, auto* c, auto* r) { return s.ListRequests(c, req, r); },
           [&](const v1::RequestList& l) {
-            for (const auto& r : l.requests()) std::cout << RequestLine(r) << "\n";
+            for (const auto& r : l.requests()) std::cout << RequestLine(r) << "\n" << RequestDetail(r);
             if (l.requests_size() == 0) std::cout << "(no requests)\n";
             return 0;
           });
