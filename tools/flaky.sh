@@ -10,6 +10,7 @@
 #   --hogs N        CPU-bound processes beside the tests (default 1; 0 for none)
 #   --build-dir D   CTest tree for -R (default build/asan)
 #   --jobs N        ctest -j inside each run (default 2)
+#   -LE LABEL       with -R: leave out CTest entries with this label (e.g. soak)
 #   --logs D        where failing runs' output goes (default a new directory under /tmp)
 # Exits 0 only when every run passed. The last line is "N passed, M failed".
 set -euo pipefail
@@ -21,8 +22,9 @@ build_dir="$root/build/asan"
 jobs=2
 logs=""
 regex=""
+exclude_label=""
 program=()
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
     --jobs) jobs=$2; shift 2 ;;
     --logs) logs=$2; shift 2 ;;
     -R) regex=$2; shift 2 ;;
+    -LE) exclude_label=$2; shift 2 ;;
     --) shift; program=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "flaky.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -68,12 +71,14 @@ if [ -n "$regex" ]; then
     echo "flaky.sh: no CTest tree in $build_dir (build first: tools/build.sh)" >&2
     exit 2
   fi
-  listed=$(cd "$build_dir" && ctest -N -R "$regex" | sed -n 's/^Total Tests: //p')
+  select=(-R "$regex")
+  [ -z "$exclude_label" ] || select+=(-LE "$exclude_label")
+  listed=$(cd "$build_dir" && ctest -N "${select[@]}" | sed -n 's/^Total Tests: //p')
   if [ "${listed:-0}" -eq 0 ]; then
     echo "flaky.sh: no CTest entry matches '$regex'" >&2
     exit 2
   fi
-  what="$listed CTest entries matching '$regex'"
+  what="$listed CTest entries matching '$regex'${exclude_label:+ without label $exclude_label}"
 else
   what="${program[*]}"
 fi
@@ -86,7 +91,7 @@ for i in $(seq 1 "$runs"); do
   out="$logs/run-$i.log"
   if [ -n "$regex" ]; then
     set +e
-    (cd "$build_dir" && ctest -R "$regex" -j "$jobs" --output-on-failure --timeout 600) >"$out" 2>&1
+    (cd "$build_dir" && ctest "${select[@]}" -j "$jobs" --output-on-failure --timeout 600) >"$out" 2>&1
     rc=$?
     set -e
   else
