@@ -7,6 +7,23 @@
 #include <catch2/catch.hpp>
 
 #include "common/tls.h"
+#include "tests/test_support.h"
+
+namespace {
+
+// Marks each test case that starts, so the fault-coverage check can tell a full run from a
+// subset (tests/test_support.h).
+class RanRecorder final : public Catch::TestEventListenerBase {
+ public:
+  using TestEventListenerBase::TestEventListenerBase;
+  void testCaseStarting(const Catch::TestCaseInfo& info) override {
+    darvoza::testing::RecordTestCaseRan(info.name);
+  }
+};
+
+}  // namespace
+
+CATCH_REGISTER_LISTENER(RanRecorder)
 
 // Read by the sanitizer runtimes at start-up, before main(). The leak suppressions list
 // third-party frames only (tests/lsan.supp says why for each).

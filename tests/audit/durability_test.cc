@@ -123,7 +123,7 @@ TEST_CASE("Disk full fails appends clearly, loses nothing, and recovers", "[audi
     auto r = (*log)->AppendAndWait(MakeRequest(n, "body"));
     REQUIRE_FALSE(r.ok());
     INFO(r.status().ToString());
-    CHECK(FaultCode(r.status()) == faults::kAuditLogFailure);
+    CHECK(darvoza::testing::ObservedFault(r.status()) == faults::kAuditLogFailure);
     CHECK((r.status().code() == absl::StatusCode::kResourceExhausted ||
            r.status().code() == absl::StatusCode::kUnavailable));
   }
@@ -228,7 +228,7 @@ TEST_CASE("A batch whose fsync failed may be on disk: the head is reloaded from 
   fs->set_fail_sync(true);
   auto failed = (*log)->AppendAndWait(MakeRequest(6));
   REQUIRE_FALSE(failed.ok());
-  CHECK(FaultCode(failed.status()) == faults::kAuditLogFailure);
+  CHECK(darvoza::testing::ObservedFault(failed.status()) == faults::kAuditLogFailure);
   fs->set_fail_sync(false);
   auto next = (*log)->AppendAndWait(MakeRequest(7));
   REQUIRE(next.ok());

@@ -9,6 +9,7 @@
 #include "common/crypto/hash.h"
 #include "common/faults.h"
 #include "tests/audit/audit_test_util.h"
+#include "tests/test_support.h"
 
 namespace darvoza {
 namespace {
@@ -95,7 +96,7 @@ TEST_CASE("Witness receipts and the witness head rule", "[seal]") {
   const std::string digest = SealDigest(*signed_seal);
   auto head = CheckWitnessHead(seal, digest, WitnessedHead{9, crypto::Sha256("head 10"), "x"});
   CHECK(head.status().code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(FaultCode(head.status()) == faults::kWitnessHeadMismatch);
+  CHECK(darvoza::testing::ObservedFault(head.status()) == faults::kWitnessHeadMismatch);
   auto extends = CheckWitnessHead(seal, digest, WitnessedHead{10, crypto::Sha256("head 10"), "x"});
   REQUIRE(extends.ok());
   CHECK(*extends == WitnessStep::kExtends);
@@ -107,7 +108,7 @@ TEST_CASE("Witness receipts and the witness head rule", "[seal]") {
   // A different seal ending at the held seq is a fork, not a repeat.
   auto fork = CheckWitnessHead(seal, digest,
                                WitnessedHead{seal.last_seq(), seal.chain_head(), "other seal"});
-  CHECK(FaultCode(fork.status()) == faults::kWitnessHeadMismatch);
+  CHECK(darvoza::testing::ObservedFault(fork.status()) == faults::kWitnessHeadMismatch);
 
   const v1::WitnessReceipt receipt =
       MakeWitnessReceipt(*signed_seal, seal, kTestStart + absl::Seconds(1));

@@ -192,7 +192,7 @@ TEST_CASE("A tail cut off after the last seal and re-sealed is caught by the wit
     // The witness refuses it: it holds head 50.
     auto refused = s.f.witness->WitnessSeal(*forged);
     CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
-    CHECK(FaultCode(refused.status()) == faults::kWitnessHeadMismatch);
+    CHECK(darvoza::testing::ObservedFault(refused.status()) == faults::kWitnessHeadMismatch);
     SealedLog::Put(db.get(), internal::SealKey(4), forged->SerializeAsString());
     std::string index(8, '\0');
     index[7] = 4;

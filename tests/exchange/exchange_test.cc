@@ -59,10 +59,7 @@ CallResult CallTax(const std::string& ss_client_address, const std::string& clie
   request.set_person_id(person);
   CallResult result;
   result.status = stub->GetTaxDebt(&ctx, request, &result.reply);
-  auto fault = ctx.GetServerTrailingMetadata().find("x-road-error");
-  if (fault != ctx.GetServerTrailingMetadata().end()) {
-    result.fault = std::string(fault->second.data(), fault->second.size());
-  }
+  result.fault = ObservedFault(ctx.GetServerTrailingMetadata());
   auto id = ctx.GetServerInitialMetadata().find("x-road-id");
   if (id != ctx.GetServerInitialMetadata().end()) {
     result.message_id = std::string(id->second.data(), id->second.size());
@@ -211,10 +208,7 @@ CallResult CallTaxOverTls(const std::string& address, const TempDir& dir,
   request.set_person_id("42");
   CallResult result;
   result.status = stub->GetTaxDebt(&ctx, request, &result.reply);
-  auto fault = ctx.GetServerTrailingMetadata().find("x-road-error");
-  if (fault != ctx.GetServerTrailingMetadata().end()) {
-    result.fault = std::string(fault->second.data(), fault->second.size());
-  }
+  result.fault = ObservedFault(ctx.GetServerTrailingMetadata());
   return result;
 }
 

@@ -88,10 +88,7 @@ Answer Send(v1::SecurityServerExchange::Stub& stub, const v1::SignedMessage& mes
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   Answer answer;
   answer.status = stub.Call(&ctx, message, &answer.response);
-  auto fault = ctx.GetServerTrailingMetadata().find("x-road-error");
-  if (fault != ctx.GetServerTrailingMetadata().end()) {
-    answer.fault = std::string(fault->second.data(), fault->second.size());
-  }
+  answer.fault = ObservedFault(ctx.GetServerTrailingMetadata());
   return answer;
 }
 

@@ -54,7 +54,7 @@ TEST_CASE("GlobalConf: each kind of bad configuration is refused with its own me
     auto result = VerifySignedGlobalConf(bad, h.anchor(), now);
     CHECK(MessageOf(result).find("signature does not verify") != std::string::npos);
     CHECK(result.status().code() == absl::StatusCode::kUnauthenticated);
-    CHECK(FaultCode(result.status()) == faults::kInvalidConfiguration);
+    CHECK(ObservedFault(result.status()) == faults::kInvalidConfiguration);
   }
   SECTION("another key's signature, under another CA") {
     RegistryHarness other;  // another instance "UZ" with its own root and keys
@@ -79,7 +79,7 @@ TEST_CASE("GlobalConf: each kind of bad configuration is refused with its own me
     h.clock().Advance(absl::Seconds(601));
     auto result = VerifySignedGlobalConf(good, h.anchor(), h.clock().Now());
     CHECK(MessageOf(result).find("expired at") != std::string::npos);
-    CHECK(FaultCode(result.status()) == faults::kConfigurationExpired);
+    CHECK(ObservedFault(result.status()) == faults::kConfigurationExpired);
   }
   SECTION("another instance's anchor") {
     v1::ConfigurationAnchor anchor = h.anchor();

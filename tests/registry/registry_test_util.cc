@@ -223,9 +223,7 @@ std::shared_ptr<const crypto::Certificate> CertOf(const v1::RequestRecord& recor
 }
 
 std::string FaultOf(const grpc::ClientContext& context) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("x-road-error");
-  return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+  return ObservedFault(context.GetServerTrailingMetadata());
 }
 
 v1::GlobalConf Decode(const v1::SignedGlobalConf& signed_conf) {

@@ -111,7 +111,7 @@ TEST_CASE("Conf client: forged, older and expired configurations are refused", "
     forged.set_conf(conf.SerializeAsString());
     absl::Status s = client->Offer(forged);
     CHECK(absl::IsUnauthenticated(s));
-    CHECK(FaultCode(s) == faults::kInvalidConfiguration);
+    CHECK(ObservedFault(s) == faults::kInvalidConfiguration);
   }
   SECTION("older") {
     absl::Status s = client->Offer(*older);
@@ -122,8 +122,8 @@ TEST_CASE("Conf client: forged, older and expired configurations are refused", "
     auto newer = registry.registry().CurrentConf();
     clock.Advance(absl::Seconds(601));
     absl::Status s = client->Offer(*newer);
-    CHECK(FaultCode(s) == faults::kConfigurationExpired);
-    CHECK(FaultCode(client->Current().status()) == faults::kConfigurationExpired);
+    CHECK(ObservedFault(s) == faults::kConfigurationExpired);
+    CHECK(ObservedFault(client->Current().status()) == faults::kConfigurationExpired);
   }
   CHECK(SerialOf(*client) == good_serial);  // the last good one is kept
   // ... also on disk: a restarted client starts from it.
@@ -156,7 +156,7 @@ TEST_CASE("Conf client: works from disk while the registry is down, then reports
   clock.Advance(absl::Seconds(101));
   absl::Status expired = client->Current().status();
   CHECK(absl::IsFailedPrecondition(expired));
-  CHECK(FaultCode(expired) == faults::kConfigurationExpired);
+  CHECK(ObservedFault(expired) == faults::kConfigurationExpired);
 
   registry.Start();  // same port; re-signs a fresh configuration at once
   REQUIRE(WaitFor([&] { return client->Current().ok(); }));

@@ -80,7 +80,7 @@ TEST_CASE("LocalState: access rights are default deny and follow subjects and gr
     REQUIRE(state->Grant(Right("UZ/GOV/1/tax/getDebt", "subsystem:UZ/COM/2/bank")).ok());
     REQUIRE(state->RemoveService(svc).ok());
     CHECK(state->ListAcl(nullptr).empty());
-    CHECK(FaultCode(state->LookupService(svc).status()) == faults::kUnknownService);
+    CHECK(darvoza::testing::ObservedFault(state->LookupService(svc).status()) == faults::kUnknownService);
   }
 }
 

@@ -194,9 +194,7 @@ std::string PeerCertSha256(const grpc::ClientContext& context) {
 }
 
 std::string FaultOfCall(const grpc::ClientContext& context) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("x-road-error");
-  return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+  return ObservedFault(context.GetServerTrailingMetadata());
 }
 
 }  // namespace darvoza::testing
