@@ -20,6 +20,7 @@
 #include "common/outside_values.h"
 #include "common/status_macros.h"
 #include "proto/exchange.pb.h"
+#include "security_server/exchange/envelope_checks.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/local_state.h"
 #include "security_server/metrics.h"
@@ -27,52 +28,6 @@
 
 namespace darvoza::ss::exchange {
 namespace {
-
-// The outside values of an envelope (from the consumer SS) that this SS hands to gRPC or
-// stores as text: checked before anything of the envelope is logged or forwarded.
-absl::Status ValidateEnvelopeValues(const v1::Envelope& envelope) {
-  auto invalid = [](const absl::Status& why) {
-    return WithFault(why, faults::kInvalidMessage);
-  };
-  const std::pair<const char*, const std::string*> protocol_values[] = {
-      {kIdHeader, &envelope.message_id()},
-      {kUserIdHeader, &envelope.user_id()},
-      {kIssueHeader, &envelope.issue()}};
-  for (const auto& [key, value] : protocol_values) {
-    if (absl::Status valid = ValidateMetadataEntry(key, *value); !valid.ok()) {
-      return invalid(valid);
-    }
-  }
-  if (envelope.message_id().empty()) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
-                 "the envelope carries no message id");
-  }
-  if (envelope.grpc().metadata_size() > static_cast<int>(kMaxMetadataEntries)) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
-                 absl::StrCat("the envelope carries more than ", kMaxMetadataEntries,
-                              " metadata entries"));
-  }
-  for (const v1::MetadataEntry& entry : envelope.grpc().metadata()) {
-    if (absl::Status valid = ValidateMetadataEntry(entry.key(), entry.value()); !valid.ok()) {
-      return invalid(valid);
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The backend method of an envelope whose service code passed the access check: derived from
-// that code, and the envelope's own gRPC method must be exactly it (a right on pkg.Svc.Public
-// must not reach /pkg.Svc/Secret or another service).
-absl::StatusOr<std::string> AuthorizedMethod(const v1::Envelope& envelope) {
-  auto path = MethodPathFromServiceCode(envelope.service().service_code());
-  if (!path.ok()) return WithFault(path.status(), faults::kInvalidMessage);
-  if (envelope.grpc().method() != *path) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
-                 absl::StrCat("the envelope's gRPC method is not ", *path,
-                              ", the one its signed service code names"));
-  }
-  return path;
-}
 
 // Copies the forwarded entries of a backend's answer, each checked: they are signed into the
 // response and handed to gRPC by the consumer SS.
