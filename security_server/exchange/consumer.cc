@@ -28,9 +28,17 @@ namespace {
 ABSL_CONST_INIT absl::Mutex g_hook_mu(absl::kConstInit);
 std::function<void(v1::SignedMessage&)>* g_outgoing_hook ABSL_GUARDED_BY(g_hook_mu) = nullptr;
 
+std::function<void(const v1::Envelope&, v1::SignedMessage&)>* g_incoming_hook
+    ABSL_GUARDED_BY(g_hook_mu) = nullptr;
+
 void ApplyOutgoingHook(v1::SignedMessage& message) {
   absl::MutexLock lock(&g_hook_mu);
   if (g_outgoing_hook != nullptr) (*g_outgoing_hook)(message);
+}
+
+void ApplyIncomingHook(const v1::Envelope& request, v1::SignedMessage& response) {
+  absl::MutexLock lock(&g_hook_mu);
+  if (g_incoming_hook != nullptr) (*g_incoming_hook)(request, response);
 }
 
 // Whether the failed attempt cannot have reached the provider SS, so that sending the request
@@ -339,6 +347,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
       return;
     }
     core_->pool().ReportAnswered(*peer_, latency);
+    ApplyIncomingHook(envelope_, signed_response_);
     absl::Status verified = VerifyResponse();
     if (!verified.ok()) {
       Refuse(verified);
@@ -505,6 +514,15 @@ void SetOutgoingRequestHookForTest(std::function<void(v1::SignedMessage&)> hook)
   delete g_outgoing_hook;
   g_outgoing_hook =
       hook ? new std::function<void(v1::SignedMessage&)>(std::move(hook)) : nullptr;
+}
+
+void SetIncomingResponseHookForTest(
+    std::function<void(const v1::Envelope&, v1::SignedMessage&)> hook) {
+  absl::MutexLock lock(&g_hook_mu);
+  delete g_incoming_hook;
+  g_incoming_hook = hook ? new std::function<void(const v1::Envelope&, v1::SignedMessage&)>(
+                               std::move(hook))
+                         : nullptr;
 }
 
 grpc::ServerGenericBidiReactor* ConsumerService::CreateReactor(

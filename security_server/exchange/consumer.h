@@ -27,6 +27,12 @@ namespace darvoza::ss::exchange {
 // security servers. Null removes it. Not for production code.
 void SetOutgoingRequestHookForTest(std::function<void(v1::SignedMessage&)> hook);
 
+// Test-only: `hook` sees (and may change) every signed response this process's consumer SSs
+// receive from a provider SS, with the request envelope it answers, before any check of it:
+// a stand-in for a hostile provider SS. Null removes it. Not for production code.
+void SetIncomingResponseHookForTest(
+    std::function<void(const v1::Envelope&, v1::SignedMessage&)> hook);
+
 // The generic service of one client port. Calls run as callback reactors; no thread per call.
 class ConsumerService final : public grpc::CallbackGenericService {
  public:

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "adapters/examples/tax_registry_service.h"
 #include "audit/archive.h"
@@ -94,9 +96,7 @@ Answer CallGeneric(const std::shared_ptr<grpc::Channel>& channel, const std::str
   done.WaitForNotification();
   answer.initial = Copy(ctx.GetServerInitialMetadata());
   answer.trailing = Copy(ctx.GetServerTrailingMetadata());
-  if (auto it = answer.trailing.find("x-road-error"); it != answer.trailing.end()) {
-    answer.fault = it->second;
-  }
+  answer.fault = ObservedFault(answer.trailing);
   std::vector<grpc::Slice> slices;
   if (answer.status.ok() && response.Dump(&slices).ok()) {
     for (const auto& s : slices) answer.body.append(reinterpret_cast<const char*>(s.begin()), s.size());
@@ -197,6 +197,11 @@ CurlResult Curl(std::vector<std::string> args) {
   waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   result.dump = ReadFileForTest(dump);
+  for (absl::string_view line : absl::StrSplit(result.dump, '\n')) {
+    if (absl::StartsWithIgnoreCase(line, "x-road-error:")) {
+      RecordObservedFault(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
+    }
+  }
   return result;
 }
 
@@ -236,13 +241,34 @@ double ConsumerRefusals(Federation::SecurityServer& ss, absl::string_view fault)
       absl::StrCat("darvoza_ss_consumer_refusals_total{fault=\"", fault, "\"}"));
 }
 
+// The fixture of a case: two agencies and a well-behaved client calling the tax registry
+// through the consumer SS while the hostile calls run. Finish() is what every case ends with.
+struct HostileCase {
+  TwoAgencies a;
+  WellBehavedClient good{a.consumer->client_address()};
+
+  // Stops the well-behaved client (after one more call) and checks that it saw no error, that
+  // every backend hit of the tax registry beyond `other_tax_hits` was one of its calls, and
+  // that the audit logs of both SSs and of `more` still verify.
+  void Finish(int64_t other_tax_hits = 0,
+              const std::vector<Federation::SecurityServer*>& more = {}) {
+    good.Stop();
+    INFO(good.last_error());
+    CHECK(good.errors() == 0);
+    CHECK(a.backend.hits() == good.ok() + other_tax_hits);
+    RequireLogVerifies(a.fed, *a.consumer);
+    RequireLogVerifies(a.fed, *a.provider);
+    for (Federation::SecurityServer* ss : more) RequireLogVerifies(a.fed, *ss);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Metadata and paths on the client ports.
 
 TEST_CASE("Security: the issue's x-road-id reproduction is refused on both client ports",
           "[security][metadata]") {
-  TwoAgencies a;
-  WellBehavedClient good(a.consumer->client_address());
+  HostileCase c;
+  TwoAgencies& a = c.a;
   const std::vector<std::string> hostile = {
       "-H", "x-road-client: UZ/GOV/99999999/nobody",
       "-H", "x-road-service: UZ/GOV/70000001/tax-registry",
@@ -272,19 +298,14 @@ TEST_CASE("Security: the issue's x-road-id reproduction is refused on both clien
   CHECK(t.Has("x-road-error: Client.InvalidRequest"));
   CHECK_FALSE(t.HasHeader("x-road-id"));
 
-  good.Stop();
-  INFO(good.last_error());
-  CHECK(good.errors() == 0);
-  CHECK(a.backend.hits() == good.ok());
   CHECK(CountRecords(*a.consumer, v1::REFUSAL, "Client.InvalidRequest") >= 2);
-  RequireLogVerifies(a.fed, *a.consumer);
-  RequireLogVerifies(a.fed, *a.provider);
+  c.Finish();
 }
 
 TEST_CASE("Security: hostile metadata and method paths never reach the backend or kill the SS",
           "[security][metadata]") {
-  TwoAgencies a;
-  WellBehavedClient good(a.consumer->client_address());
+  HostileCase c;
+  TwoAgencies& a = c.a;
   struct Case {
     std::string name;
     std::string path;
@@ -372,12 +393,7 @@ TEST_CASE("Security: hostile metadata and method paths never reach the backend o
     }
   }
 
-  good.Stop();
-  INFO(good.last_error());
-  CHECK(good.errors() == 0);
-  CHECK(a.backend.hits() == good.ok());
-  RequireLogVerifies(a.fed, *a.consumer);
-  RequireLogVerifies(a.fed, *a.provider);
+  c.Finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,8 +445,8 @@ constexpr char kSsMethod[] = "/darvoza.v1.SecurityServerExchange/Call";
 
 TEST_CASE("Security: the provider checks every envelope and calls only what was authorized",
           "[security][ss-link]") {
-  TwoAgencies a;
-  WellBehavedClient good(a.consumer->client_address());
+  HostileCase c;
+  TwoAgencies& a = c.a;
   auto channel = SsChannel(*a.consumer, *a.provider);
   auto send = [&](const v1::SignedMessage& m) {
     return CallGeneric(channel, kSsMethod, {}, m.SerializeAsString());
@@ -470,6 +486,12 @@ TEST_CASE("Security: the provider checks every envelope and calls only what was 
            send(Request(a, [&](v1::Envelope& e) { e.mutable_grpc()->set_method(method); })),
            kInvalid, kInvalidMessage);
   }
+  // A signed call of a kind this provider does not serve (an HTTP call).
+  expect("HTTP call", send(Request(a, [](v1::Envelope& e) {
+           e.mutable_http()->set_method("GET");
+           e.mutable_http()->set_path("/tax");
+         })),
+         grpc::StatusCode::UNIMPLEMENTED, "Client.UnsupportedCall");
   // Signed values that gRPC would abort on if forwarded to the backend.
   expect("tab in user id", send(Request(a, [](v1::Envelope& e) { e.set_user_id("a\tb"); })),
          kInvalid, kInvalidMessage);
@@ -547,41 +569,37 @@ TEST_CASE("Security: the provider checks every envelope and calls only what was 
                      Request(a).SerializeAsString()),
          grpc::StatusCode::PERMISSION_DENIED, "Server.ServerProxy.SslAuthenticationFailed");
 
-  good.Stop();
-  INFO(good.last_error());
-  CHECK(good.errors() == 0);
-  CHECK(a.backend.hits() == good.ok() + authorized);
-  RequireLogVerifies(a.fed, *a.consumer);
-  RequireLogVerifies(a.fed, *a.provider);
+  c.Finish(authorized);
 }
 
 TEST_CASE("Security: a consumer SS cannot change the method after the client's SS checked it",
           "[security][ss-link]") {
   // The same attack through the consumer's own code path: what lies between the SSs rewrites
-  // the method and signs again with the client member's key.
-  TwoAgencies a;
+  // the method and signs again with the client member's key. Only the call marked by its user
+  // id is rewritten; the well-behaved client's go through untouched.
+  HostileCase c;
+  TwoAgencies& a = c.a;
   auto identity =
       a.consumer->node->services().keys->SigningSigner(*ParseMemberId(kBenefitsMember));
   REQUIRE(identity.ok());
   ss::exchange::SetOutgoingRequestHookForTest([&](v1::SignedMessage& m) {
     v1::Envelope envelope;
-    REQUIRE(envelope.ParseFromString(m.envelope()));
+    if (!envelope.ParseFromString(m.envelope()) || envelope.user_id() != "hostile") return;
     envelope.mutable_grpc()->set_method("/grpc.health.v1.Health/Check");
     auto resigned = ss::exchange::SignMessage(*identity, crypto::SignatureContext::kRequest,
                                               envelope.SerializeAsString(), m.body());
     REQUIRE(resigned.ok());
     m = *resigned;
   });
+  Metadata hostile = BenefitsCallsTax();
+  hostile.emplace_back("x-road-userid", "hostile");
   Answer answer =
-      CallGeneric(Plain(a.consumer->client_address()), kTaxMethod, BenefitsCallsTax(),
-                  TaxRequestBody());
+      CallGeneric(Plain(a.consumer->client_address()), kTaxMethod, hostile, TaxRequestBody());
   ss::exchange::SetOutgoingRequestHookForTest(nullptr);
   INFO(answer.status.error_message());
   CHECK(answer.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(answer.fault == "Server.ServerProxy.InvalidMessage");
-  CHECK(a.backend.hits() == 0);
-  RequireLogVerifies(a.fed, *a.consumer);
-  RequireLogVerifies(a.fed, *a.provider);
+  c.Finish();  // no tax backend hit beyond the well-behaved client's
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,8 +617,8 @@ std::string RunCommand(const std::string& command) {
 
 TEST_CASE("Security: TLS peers that are not the consumer SS never reach the provider's checks",
           "[security][tls]") {
-  TwoAgencies a;
-  WellBehavedClient good(a.consumer->client_address());
+  HostileCase c;
+  TwoAgencies& a = c.a;
   ss::MetricsRegistry* metrics = a.provider->node->services().metrics;
   const std::string ss_address = a.provider->node->addresses().ss;
   const std::string message = Request(a).SerializeAsString();
@@ -690,10 +708,7 @@ TEST_CASE("Security: TLS peers that are not the consumer SS never reach the prov
     CHECK(answer.fault == "Server.ServerProxy.SslAuthenticationFailed");
   }
 
-  good.Stop();
-  INFO(good.last_error());
-  CHECK(good.errors() == 0);
-  CHECK(a.backend.hits() == good.ok());
+  c.Finish();
   // A revoked SS: its old identity no longer gets through the provider's handshake.
   {
     REQUIRE(a.fed.registry()
@@ -703,7 +718,7 @@ TEST_CASE("Security: TLS peers that are not the consumer SS never reach the prov
     handshake_refused("revoked", a.consumer->node->services().keys->AuthKeyPath(),
                       a.consumer->node->services().keys->AuthCertPath());
   }
-  CHECK(a.backend.hits() == good.ok());
+  CHECK(a.backend.hits() == c.good.ok());
   RequireLogVerifies(a.fed, *a.provider);
 }
 
@@ -711,6 +726,21 @@ TEST_CASE("Security: TLS peers that are not the consumer SS never reach the prov
 // Backend answers.
 
 constexpr char kHostileService[] = "darvoza.test.Hostile";
+
+// Registers `service_code` of the tax registry on the provider SS with a grpc:// backend at
+// `backend` (a timeout of its own when not 0) and grants it to the benefits subsystem.
+void AddGrantedService(TwoAgencies& a, const std::string& service_code,
+                       const std::string& backend, int timeout_millis = 0) {
+  v1::LocalService service;
+  *service.mutable_id() = *ParseServiceId(absl::StrCat(kTaxSubsystem, "/", service_code));
+  service.set_backend(absl::StrCat("grpc://", backend));
+  if (timeout_millis != 0) service.set_timeout_millis(timeout_millis);
+  v1::SsEmpty reply;
+  auto ctx = a.fed.AdminContext(*a.provider);
+  REQUIRE(a.provider->admin->AddService(ctx.get(), service, &reply).ok());
+  a.fed.Grant(*a.provider, absl::StrCat(kTaxSubsystem, "/", service_code),
+              absl::StrCat("subsystem:", kBenefitsSubsystem));
+}
 
 // A backend that answers each method of darvoza.test.Hostile in its own bad way.
 class HostileBackend final : public grpc::CallbackGenericService {
@@ -794,21 +824,11 @@ class HostileBackend final : public grpc::CallbackGenericService {
 
 TEST_CASE("Security: backend answers that cannot be passed on get ServiceFailed",
           "[security][backend]") {
-  TwoAgencies a;
+  HostileCase c;
+  TwoAgencies& a = c.a;
   HostileBackend hostile;
-  {
-    // Registered with a short timeout of its own, so the slow case ends at the provider.
-    v1::LocalService service;
-    *service.mutable_id() = *ParseServiceId(absl::StrCat(kTaxSubsystem, "/", kHostileService));
-    service.set_backend(absl::StrCat("grpc://", hostile.address()));
-    service.set_timeout_millis(300);
-    v1::SsEmpty reply;
-    auto ctx = a.fed.AdminContext(*a.provider);
-    REQUIRE(a.provider->admin->AddService(ctx.get(), service, &reply).ok());
-    a.fed.Grant(*a.provider, absl::StrCat(kTaxSubsystem, "/", kHostileService),
-                absl::StrCat("subsystem:", kBenefitsSubsystem));
-  }
-  WellBehavedClient good(a.consumer->client_address());
+  // A short timeout of its own, so the slow case ends at the provider.
+  AddGrantedService(a, kHostileService, hostile.address(), /*timeout_millis=*/300);
   auto channel = Plain(a.consumer->client_address());
   auto call = [&](const std::string& method) {
     return CallGeneric(channel, absl::StrCat("/", kHostileService, "/", method),
@@ -852,12 +872,152 @@ TEST_CASE("Security: backend answers that cannot be passed on get ServiceFailed"
     CHECK(answer.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
   CHECK(hostile.hits() == 9);
-  good.Stop();
-  INFO(good.last_error());
-  CHECK(good.errors() == 0);
-  CHECK(a.backend.hits() == good.ok());
-  RequireLogVerifies(a.fed, *a.consumer);
-  RequireLogVerifies(a.fed, *a.provider);
+  c.Finish();
+}
+
+TEST_CASE("Security: a backend answering bytes gRPC cannot carry gets ServiceFailed",
+          "[security][backend]") {
+  // A hand-written HTTP/2 backend puts the bytes into its headers and trailers itself (a gRPC
+  // server refuses to). Whether gRPC's client drops such an answer or hands it to the provider,
+  // the client must get ServiceFailed and both SSs must live on.
+  HostileCase c;
+  TwoAgencies& a = c.a;
+  struct Case {
+    std::string name;
+    RawAnswer answer;
+  };
+  const std::vector<Case> cases = {
+      {"tab in a header", {{{"x-hostile", "a\tb"}}, {}}},
+      {"control byte in a header", {{{"x-hostile", "a\x01z"}}, {}}},
+      {"DEL in a header", {{{"x-hostile", "a\x7f"}}, {}}},
+      {"non-UTF-8 in a header", {{{"x-hostile", "\xff\xfe"}}, {}}},
+      {"UTF-8 in a header", {{{"x-hostile", "caf\xc3\xa9"}}, {}}},
+      {"CR/LF in a header", {{{"x-hostile", "a\r\nx-road-error: Client.Fake"}}, {}}},
+      {"upper-case header name", {{{"X-Hostile", "v"}}, {}}},
+      {"tab in a trailer", {{}, {{"x-hostile", "a\tb"}}}},
+      {"NUL in a trailer", {{}, {{"x-hostile", std::string("a\0b", 3)}}}},
+      {"non-UTF-8 in a trailer", {{}, {{"x-hostile", "\xc3\x28"}}}},
+      {"control byte in grpc-message", {{}, {{"grpc-message", "a\x1b[2J"}}, "3"}},
+      {"non-UTF-8 in grpc-message", {{}, {{"grpc-message", "caf\xe9"}}, "3"}},
+  };
+  std::map<std::string, RawAnswer> answers;
+  for (const Case& k : cases) answers[k.name] = k.answer;
+  RawGrpcBackend raw(answers);
+  constexpr char kRawService[] = "darvoza.test.RawHostile";
+  AddGrantedService(a, kRawService, raw.address());
+  auto channel = Plain(a.consumer->client_address());
+  const std::string path = absl::StrCat("/", kRawService, "/Any");
+  {
+    // The raw backend itself answers a plain call, so the refusals below are about the bytes.
+    Answer plain = CallGeneric(channel, path, BenefitsCallsTax(), "plain");
+    INFO(plain.status.error_code() << " " << plain.fault << " " << plain.status.error_message());
+    REQUIRE(plain.status.ok());
+  }
+  for (const Case& k : cases) {
+    Answer answer = CallGeneric(channel, path, BenefitsCallsTax(), k.name);
+    INFO(k.name << ": " << answer.status.error_code() << " " << answer.fault << " "
+                << answer.status.error_message());
+    CHECK(answer.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(answer.fault == "Server.ServerProxy.ServiceFailed");
+    CHECK(answer.initial.count("x-hostile") == 0);
+  }
+  CHECK(raw.requests() == static_cast<int64_t>(cases.size()) + 1);
+  c.Finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A hostile provider SS: its signed answer, changed between its backend and the consumer SS.
+
+TEST_CASE("Security: a provider SS's signed answer that cannot be passed on is refused",
+          "[security][provider-ss]") {
+  HostileCase c;
+  TwoAgencies& a = c.a;
+  auto provider_identity =
+      a.provider->node->services().keys->SigningSigner(*ParseMemberId(kTaxMember));
+  REQUIRE(provider_identity.ok());
+  struct Case {
+    std::string name;
+    std::function<void(v1::ResponseEnvelope&)> change;
+    bool resign;  // false: the change breaks the provider member's signature
+    crypto::SignatureContext context = crypto::SignatureContext::kResponse;
+  };
+  auto add = [](google::protobuf::RepeatedPtrField<v1::MetadataEntry>* to, const char* key,
+                const std::string& value) {
+    v1::MetadataEntry* entry = to->Add();
+    entry->set_key(key);
+    entry->set_value(value);
+  };
+  const std::vector<Case> cases = {
+      {"tab in a signed trailer",
+       [&](v1::ResponseEnvelope& r) { add(r.mutable_trailing_metadata(), "x-bad", "a\tb"); },
+       true},
+      {"non-UTF-8 in a signed header",
+       [&](v1::ResponseEnvelope& r) { add(r.mutable_metadata(), "x-bad", "\xff"); }, true},
+      {"NUL in a signed header",
+       [&](v1::ResponseEnvelope& r) { add(r.mutable_metadata(), "x-bad", std::string(1, '\0')); },
+       true},
+      {"over-long signed trailer",
+       [&](v1::ResponseEnvelope& r) {
+         add(r.mutable_trailing_metadata(), "x-bad", std::string(5000, 't'));
+       },
+       true},
+      {"bad signed metadata key",
+       [&](v1::ResponseEnvelope& r) { add(r.mutable_metadata(), "Bad Key", "v"); }, true},
+      {"control byte in the signed status message",
+       [](v1::ResponseEnvelope& r) {
+         r.set_grpc_status_code(5);
+         r.set_status_message("line\nnext\x1b[2J");
+       },
+       true},
+      {"signed status code out of range",
+       [](v1::ResponseEnvelope& r) { r.set_grpc_status_code(99); }, true},
+      {"changed after signing",
+       [&](v1::ResponseEnvelope& r) { add(r.mutable_trailing_metadata(), "x-fine", "v"); },
+       false},
+      {"signed under the request context",
+       [](v1::ResponseEnvelope&) {}, true, crypto::SignatureContext::kRequest},
+  };
+  const Case* current = nullptr;
+  absl::Mutex mu;
+  ss::exchange::SetIncomingResponseHookForTest(
+      [&](const v1::Envelope& request, v1::SignedMessage& m) {
+        if (request.user_id() != "hostile") return;  // the well-behaved client's answers pass
+        absl::MutexLock lock(&mu);
+        v1::ResponseEnvelope response;
+        if (current == nullptr || !response.ParseFromString(m.envelope())) return;
+        current->change(response);
+        if (!current->resign) {
+          m.set_envelope(response.SerializeAsString());
+          return;
+        }
+        auto resigned = ss::exchange::SignMessage(*provider_identity, current->context,
+                                                  response.SerializeAsString(), m.body());
+        if (resigned.ok()) m = *std::move(resigned);
+      });
+  Metadata hostile = BenefitsCallsTax();
+  hostile.emplace_back("x-road-userid", "hostile");
+  auto channel = Plain(a.consumer->client_address());
+  for (const Case& k : cases) {
+    {
+      absl::MutexLock lock(&mu);
+      current = &k;
+    }
+    Answer answer = CallGeneric(channel, kTaxMethod, hostile, TaxRequestBody());
+    INFO(k.name << ": " << answer.status.error_code() << " " << answer.fault << " "
+                << answer.status.error_message());
+    if (k.resign && k.context == crypto::SignatureContext::kResponse) {
+      CHECK(answer.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+      CHECK(answer.fault == "Server.ServerProxy.ServiceFailed");
+    } else {
+      CHECK(answer.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+      CHECK(answer.fault == "Server.ClientProxy.InvalidSignature");
+    }
+    CHECK(answer.initial.count("x-bad") == 0);
+    CHECK(answer.trailing.count("x-bad") == 0);
+  }
+  ss::exchange::SetIncomingResponseHookForTest(nullptr);
+  // Each hostile call reached the backend (the answer was changed after it): counted apart.
+  c.Finish(static_cast<int64_t>(cases.size()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -892,7 +1052,7 @@ TEST_CASE("Security: a provider whose backend is down is not failed over (at mos
     REQUIRE(replaced.ok());
   }
   Backend second_backend("second-backend");
-  AddSecondProvider(a, second_backend.address());
+  auto& second = AddSecondProvider(a, second_backend.address());
 
   auto channel = Plain(a.consumer->client_address());
   int service_failed = 0;
@@ -912,6 +1072,10 @@ TEST_CASE("Security: a provider whose backend is down is not failed over (at mos
   CHECK(second_backend.hits() == answered);
   CHECK(a.backend.hits() == 0);
   CHECK(ConsumerRefusals(*a.consumer, "Server.ClientProxy.NetworkError") == 0);
+  // No well-behaved client here: this case breaks the very service it would call.
+  RequireLogVerifies(a.fed, *a.consumer);
+  RequireLogVerifies(a.fed, *a.provider);
+  RequireLogVerifies(a.fed, second);
 }
 
 TEST_CASE("Security: an unreachable provider SS is failed over and nothing runs twice",
@@ -920,16 +1084,28 @@ TEST_CASE("Security: an unreachable provider SS is failed over and nothing runs 
   Backend second_backend("second-backend");
   auto& second = AddSecondProvider(a, second_backend.address());
   a.fed.StopSecurityServer(*a.provider);
+  WellBehavedClient good(a.consumer->client_address());
   auto channel = Plain(a.consumer->client_address());
   for (int i = 0; i < 4; ++i) {
     Answer r = CallGeneric(channel, kTaxMethod, BenefitsCallsTax(), TaxRequestBody());
     INFO(r.status.error_code() << " " << r.fault << " " << r.status.error_message());
     CHECK(r.status.ok());
   }
-  CHECK(second_backend.hits() == 4);
+  good.Stop();
+  INFO(good.last_error());
+  CHECK(good.errors() == 0);
+  CHECK(second_backend.hits() == 4 + good.ok());
   CHECK(a.backend.hits() == 0);
-  RequireLogVerifies(a.fed, *a.consumer);
   RequireLogVerifies(a.fed, second);
+
+  // With no provider SS reachable at all, the client learns it was the network.
+  a.fed.StopSecurityServer(second);
+  Answer none = CallGeneric(channel, kTaxMethod, BenefitsCallsTax(), TaxRequestBody());
+  INFO(none.status.error_message());
+  CHECK(none.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(none.fault == "Server.ClientProxy.NetworkError");
+  CHECK(second_backend.hits() == 4 + good.ok());
+  RequireLogVerifies(a.fed, *a.consumer);
 }
 
 TEST_CASE("Security: a client whose hosting the registry no longer approves is refused at once",
@@ -950,7 +1126,9 @@ TEST_CASE("Security: a client whose hosting the registry no longer approves is r
   CHECK(CountRecords(*a.provider, v1::REQUEST_IN) == requests_in);
   CHECK(CountRecords(*a.consumer, v1::REFUSAL, "Client.NotAuthorized") == 1);
   CHECK(a.backend.hits() == 1);
+  // No well-behaved client here: the only client subsystem is the one this case removes.
   RequireLogVerifies(a.fed, *a.consumer);
+  RequireLogVerifies(a.fed, *a.provider);
 }
 
 }  // namespace
