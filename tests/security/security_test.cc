@@ -792,6 +792,11 @@ class HostileBackend final : public grpc::CallbackGenericService {
       } else if (name == "Slow") {
         return;  // answers only when cancelled (the provider's deadline)
       }
+      // The provider may cancel (a refused header) while this runs: one Finish per call, or
+      // gRPC aborts on the second.
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
       grpc::Slice slice(body);
       response_ = grpc::ByteBuffer(&slice, 1);
       if (status.ok()) {
