@@ -53,8 +53,9 @@ struct ConnectionLimits {
   // A connection that has not finished TLS and the HTTP/2 preface by then is closed.
   // Default: 10 s. Key: handshake_timeout_seconds.
   absl::Duration handshake_timeout = absl::Seconds(10);
-  // Concurrent streams (calls) one connection may open. Default: 100. Key: max_concurrent_streams.
-  int max_concurrent_streams = 100;
+  // Concurrent streams (calls) one connection may open. Default: 1000: a client's long-lived
+  // Watch streams share one connection. Key: max_concurrent_streams.
+  int max_concurrent_streams = 1000;
   // Connections one TCP listener keeps open at once; more are accepted and closed at once.
   // Default: 1000. Key: max_connections_per_port.
   int max_connections = 1000;
