@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/grpc_server.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -37,6 +38,7 @@ struct RegistryConfig {
   absl::Duration cert_validity = absl::Hours(24 * 365);
   int max_request_bytes = 1 << 20;
   int64_t max_pending_requests = kDefaultMaxPendingRequests;
+  ConnectionLimits connection_limits;  // every port (common/grpc_server.h)
 
   // admin_socket, or its default.
   std::string AdminSocketPath() const;

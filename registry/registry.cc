@@ -197,7 +197,7 @@ absl::Status Registry::Load() {
     }
   }
   if (need_publish) {
-    return Change([&](Txn& txn) {
+    return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (txn.state.history_size() == 0) {
         txn.history.push_back({"registry", "registry.init", instance_, "instance created"});
       }
@@ -377,7 +377,7 @@ bool Registry::ConfDueLocked() const {
 
 absl::StatusOr<bool> Registry::RefreshConfIfDue() {
   bool due = false;
-  absl::Status s = Change([&](Txn& txn) {
+  absl::Status s = Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     due = ConfDueLocked();
     txn.publish = due;
     if (!due) return absl::CancelledError("not due");
@@ -399,7 +399,7 @@ absl::Status Registry::AddMember(const v1::MemberId& id, const std::string& name
                  absl::StrCat("member ", FormatMemberId(id), " is not of instance ", instance_));
   }
   if (name.size() > 1024) return absl::InvalidArgumentError("member name is longer than 1024 bytes");
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (FindMember(txn.state, id) != nullptr) {
       return absl::AlreadyExistsError(absl::StrCat("member ", FormatMemberId(id), " already exists"));
     }
@@ -413,7 +413,7 @@ absl::Status Registry::AddMember(const v1::MemberId& id, const std::string& name
 
 absl::Status Registry::RemoveMember(const v1::MemberId& id, const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateMemberId(id)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (FindMember(txn.state, id) == nullptr) {
       return Fault(absl::StatusCode::kNotFound, faults::kUnknownMember,
                    absl::StrCat("member ", FormatMemberId(id), " does not exist"));
@@ -445,7 +445,7 @@ std::vector<v1::MemberEntry> Registry::ListMembers() const {
 
 absl::Status Registry::AddSubsystem(const v1::SubsystemId& id, const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSubsystemId(id)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     MemberEntry* m = FindMember(txn.state, id.member());
     if (m == nullptr) {
       return Fault(absl::StatusCode::kFailedPrecondition, faults::kUnknownMember,
@@ -463,7 +463,7 @@ absl::Status Registry::AddSubsystem(const v1::SubsystemId& id, const std::string
 
 absl::Status Registry::RemoveSubsystem(const v1::SubsystemId& id, const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSubsystemId(id)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     MemberEntry* m = FindMember(txn.state, id.member());
     if (m == nullptr || !HasSubsystem(*m, id)) {
       return absl::NotFoundError(absl::StrCat("subsystem ", FormatSubsystemId(id), " does not exist"));
@@ -487,7 +487,7 @@ absl::Status Registry::AddGroup(const v1::GlobalGroupId& id, const std::string& 
     return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidIdentifier,
                  absl::StrCat("group ", FormatGlobalGroupId(id), " is not of instance ", instance_));
   }
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (FindGroup(txn.state, id) != nullptr) {
       return absl::AlreadyExistsError(absl::StrCat("group ", FormatGlobalGroupId(id), " already exists"));
     }
@@ -501,7 +501,7 @@ absl::Status Registry::AddGroup(const v1::GlobalGroupId& id, const std::string& 
 
 absl::Status Registry::RemoveGroup(const v1::GlobalGroupId& id, const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateGlobalGroupId(id)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (FindGroup(txn.state, id) == nullptr) {
       return absl::NotFoundError(absl::StrCat("group ", FormatGlobalGroupId(id), " does not exist"));
     }
@@ -517,7 +517,7 @@ absl::Status Registry::AddGroupMember(const v1::GlobalGroupId& id, const v1::Sub
                                       const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateGlobalGroupId(id)));
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSubsystemId(member)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     GlobalGroup* g = FindGroup(txn.state, id);
     if (g == nullptr) {
       return absl::NotFoundError(absl::StrCat("group ", FormatGlobalGroupId(id), " does not exist"));
@@ -543,7 +543,7 @@ absl::Status Registry::RemoveGroupMember(const v1::GlobalGroupId& id, const v1::
                                          const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateGlobalGroupId(id)));
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSubsystemId(member)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     GlobalGroup* g = FindGroup(txn.state, id);
     if (g == nullptr) {
       return absl::NotFoundError(absl::StrCat("group ", FormatGlobalGroupId(id), " does not exist"));
@@ -632,7 +632,7 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
   }
 
   RequestRecord result;
-  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) -> absl::Status {
+  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     txn.publish = false;
     bool auto_ok = options_.auto_approve;
     // Why auto-approval, though configured, left the request to an administrator.
@@ -836,7 +836,7 @@ absl::StatusOr<v1::RequestRecord> Registry::Decide(const std::string& request_id
                                                    const std::string& reason,
                                                    const std::string& actor) {
   RequestRecord result;
-  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) -> absl::Status {
+  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     auto it = requests_.find(request_id);
     if (it == requests_.end()) {
       return absl::NotFoundError(absl::StrCat("no request with id '", request_id,
@@ -883,7 +883,7 @@ std::vector<v1::ServerRecord> Registry::ListServers() const {
 
 absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::string& actor) {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSecurityServerId(id)));
-  return Change([&](Txn& txn) -> absl::Status {
+  return Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     ServerRecord* server = FindServer(txn.state, id);
     if (server == nullptr) {
       return absl::NotFoundError(absl::StrCat("security server ", FormatSecurityServerId(id),
@@ -915,7 +915,7 @@ absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::s
 
 absl::StatusOr<v1::ConfigurationAnchor> Registry::RotateConfKey(const std::string& actor) {
   v1::ConfigurationAnchor result;
-  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) -> absl::Status {
+  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     uint32_t index = txn.state.conf_key_index() + 1;
     uint64_t serial = txn.state.next_cert_serial();
     txn.state.set_next_cert_serial(serial + 1);

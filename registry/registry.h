@@ -157,7 +157,10 @@ class Registry {
   Registry(const RegistryOptions& options, std::unique_ptr<RegistryStore> store);
   absl::Status Load();
 
-  // Runs `change` on a copy of the state; on success commits the copy, its requests, history
+  // Runs `change` on a copy of the state, holding mu_: each lambda passed here is annotated
+  // ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_), since std::function cannot carry the annotation and
+  // the analysis would otherwise see the lambda's reads of guarded fields as unlocked.
+  // On success commits the copy, its requests, history
   // and (when txn.publish) a newly signed configuration in one store batch, then swaps them
   // in. Nothing changes on failure. Notifies listeners after unlocking.
   absl::Status Change(const ChangeFn& change) ABSL_LOCKS_EXCLUDED(mu_);

@@ -119,8 +119,10 @@ absl::Status RegistryServer::StartServers() {
     builder.RegisterService(witness_service_.get());
     DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
                              StartServer(builder, "public", config_.public_listen,
-                                         grpc::SslServerCredentials(ssl)));
+                                         grpc::SslServerCredentials(ssl),
+                                         config_.connection_limits));
     public_server_ = std::move(started.server);
+    public_listener_ = std::move(started.listener);
     addresses_.public_address = WithPort(config_.public_listen, started.port);
   }
   {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
@@ -132,7 +134,8 @@ absl::Status RegistryServer::StartServers() {
     builder.RegisterService(admin_service_.get());
     DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
                              StartServer(builder, "admin", absl::StrCat("unix:", path),
-                                         grpc::InsecureServerCredentials()));
+                                         grpc::InsecureServerCredentials(),
+                                         config_.connection_limits));
     admin_server_ = std::move(started.server);
     if (chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError(absl::StrCat("cannot chmod 0600 admin socket ", path));
@@ -146,8 +149,10 @@ absl::Status RegistryServer::StartServers() {
     builder.RegisterService(ops_service_.get());
     DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
                              StartServer(builder, "ops", config_.ops_listen,
-                                         grpc::InsecureServerCredentials()));
+                                         grpc::InsecureServerCredentials(),
+                                         config_.connection_limits));
     ops_server_ = std::move(started.server);
+    ops_listener_ = std::move(started.listener);
     addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
@@ -187,6 +192,9 @@ void RegistryServer::Shutdown() {
   if (refresher_.joinable()) refresher_.join();
   if (publisher_) publisher_->Close();
   if (waiters_) waiters_->Close();
+  // No new connections first: a listener hands descriptors to its server.
+  public_listener_.reset();
+  ops_listener_.reset();
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   if (public_server_) public_server_->Shutdown(deadline);
   if (admin_server_) admin_server_->Shutdown(deadline);

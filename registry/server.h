@@ -88,6 +88,8 @@ class RegistryServer {
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<grpc::Server> ops_server_;
+  std::unique_ptr<ConnectionListener> public_listener_;
+  std::unique_ptr<ConnectionListener> ops_listener_;
   ListenAddresses addresses_;
   std::thread refresher_;
 

@@ -33,7 +33,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
                          "registry_addresses", "conf_poll_interval_seconds",
                          "renewal_margin_days", "renewal_margin_seconds",
                          "renewal_check_interval_seconds", "expiry_warning_days",
-                         "tls_refresh_seconds"}));
+                         "tls_refresh_seconds", DARVOZA_CONNECTION_LIMIT_KEYS}));
   SsConfig config;
   DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
   DARVOZA_RETURN_IF_ERROR(toml.String("server_id", &config.server_id));
@@ -53,6 +53,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
   DARVOZA_RETURN_IF_ERROR(toml.Integer("renewal_check_interval_seconds", 1, 86400, &check));
   DARVOZA_RETURN_IF_ERROR(toml.Integer("expiry_warning_days", 1, 3650, &warn_days));
   DARVOZA_RETURN_IF_ERROR(toml.Integer("tls_refresh_seconds", 1, 3600, &refresh));
+  DARVOZA_RETURN_IF_ERROR(ReadConnectionLimits(toml, &config.connection_limits));
   config.conf_poll_interval = absl::Seconds(poll);
   config.renewal_margin =
       margin_seconds > 0 ? absl::Seconds(margin_seconds) : absl::Hours(24 * margin_days);

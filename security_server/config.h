@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/grpc_server.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -45,6 +46,7 @@ struct SsConfig {
   absl::Duration renewal_check_interval = absl::Hours(1);
   absl::Duration expiry_warning = absl::Hours(24 * 45);
   int tls_refresh_seconds = 5;
+  ConnectionLimits connection_limits;  // every port (common/grpc_server.h)
 
   std::string AnchorPath() const;       // anchor, or its default
   std::string AdminSocketPath() const;  // admin_socket, or its default

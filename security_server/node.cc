@@ -203,8 +203,10 @@ absl::Status Node::StartServers() {
         StartedServer started,
         StartServer(builder, "SS-to-SS", config_.ss_listen,
                     MakeSsToSsServerCredentials(*keys_, conf_.get(), clock_, metrics_.get(),
-                                                config_.tls_refresh_seconds)));
+                                                config_.tls_refresh_seconds),
+                    config_.connection_limits));
     ss_server_ = std::move(started.server);
+    ss_listener_ = std::move(started.listener);
     addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", started.port);
   }
   // Client ports: nothing but the exchange's generic pass-through service.
@@ -216,8 +218,10 @@ absl::Status Node::StartServers() {
     }
     DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
                              StartServer(builder, "client", config_.client_listen,
-                                         grpc::InsecureServerCredentials()));
+                                         grpc::InsecureServerCredentials(),
+                    config_.connection_limits));
     client_server_ = std::move(started.server);
+    client_listener_ = std::move(started.listener);
     addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", started.port);
   }
   if (!config_.client_tls_listen.empty()) {
@@ -229,8 +233,10 @@ absl::Status Node::StartServers() {
     DARVOZA_ASSIGN_OR_RETURN(
         StartedServer started,
         StartServer(builder, "client TLS", config_.client_tls_listen,
-                    MakeClientTlsServerCredentials(*keys_, config_.tls_refresh_seconds)));
+                    MakeClientTlsServerCredentials(*keys_, config_.tls_refresh_seconds),
+                    config_.connection_limits));
     client_tls_server_ = std::move(started.server);
+    client_tls_listener_ = std::move(started.listener);
     addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
@@ -243,7 +249,8 @@ absl::Status Node::StartServers() {
     builder.RegisterService(admin_service_.get());
     DARVOZA_ASSIGN_OR_RETURN(
         StartedServer started,
-        StartServer(builder, "admin", "unix:" + path, grpc::InsecureServerCredentials()));
+        StartServer(builder, "admin", "unix:" + path, grpc::InsecureServerCredentials(),
+                    config_.connection_limits));
     admin_server_ = std::move(started.server);
     if (chmod(path.c_str(), 0600) != 0) {
       return absl::InternalError(absl::StrCat("cannot chmod 0600 ", path));
@@ -258,8 +265,10 @@ absl::Status Node::StartServers() {
     builder.RegisterService(ops_service_.get());
     DARVOZA_ASSIGN_OR_RETURN(StartedServer started,
                              StartServer(builder, "ops", config_.ops_listen,
-                                         grpc::InsecureServerCredentials()));
+                                         grpc::InsecureServerCredentials(),
+                    config_.connection_limits));
     ops_server_ = std::move(started.server);
+    ops_listener_ = std::move(started.listener);
     addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
     if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
       health->SetServingStatus(!maintenance_.load());
@@ -354,6 +363,10 @@ void Node::Shutdown() {
     stopping_ = true;
   }
   if (exchange_ != nullptr) exchange_->Shutdown();
+  // No new connections first: a listener hands descriptors to its server.
+  for (auto* listener : {&client_listener_, &client_tls_listener_, &ss_listener_, &ops_listener_}) {
+    listener->reset();
+  }
   auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   for (auto* server : {&client_server_, &client_tls_server_, &ss_server_, &admin_server_,
                        &ops_server_}) {

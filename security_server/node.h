@@ -123,6 +123,10 @@ class Node {
   std::unique_ptr<grpc::Server> client_tls_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<grpc::Server> ops_server_;
+  std::unique_ptr<ConnectionListener> ss_listener_;
+  std::unique_ptr<ConnectionListener> client_listener_;
+  std::unique_ptr<ConnectionListener> client_tls_listener_;
+  std::unique_ptr<ConnectionListener> ops_listener_;
   NodeAddresses addresses_;
   std::atomic<bool> maintenance_{false};
 

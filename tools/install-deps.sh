@@ -9,6 +9,7 @@ packages=(
   libabsl-dev librocksdb-dev libssl-dev catch2
   libtomlplusplus-dev libcli11-dev
   openssl curl python3 procps
+  clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
 packages+=("$@")
 

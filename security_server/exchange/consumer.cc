@@ -303,6 +303,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
     attempt_started_mono_ = core_->node().clock->MonotonicNow();
     ready_at_start_ = peer_->channel()->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
     handshakes_at_start_ = peer_->accepted_handshakes();
+    grpc::ClientContext* call_ctx = nullptr;
     {
       absl::MutexLock lock(&mu_);
       provider_ctx_ = std::make_unique<grpc::ClientContext>();
@@ -311,16 +312,17 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
       if (ctx_->deadline() < deadline) deadline = ctx_->deadline();
       provider_ctx_->set_deadline(deadline);
       if (cancelled_) provider_ctx_->TryCancel();
+      call_ctx = provider_ctx_.get();
     }
     signed_response_.Clear();
-    peer_->stub()->async()->Call(provider_ctx_.get(), &signed_request_, &signed_response_,
+    peer_->stub()->async()->Call(call_ctx, &signed_request_, &signed_response_,
                                  [this](grpc::Status status) { OnProviderDone(status); });
   }
 
   void OnProviderDone(const grpc::Status& status) {
     const absl::Duration latency = core_->node().clock->MonotonicNow() - attempt_started_mono_;
     if (!status.ok()) {
-      if (NeverSent(status, *provider_ctx_, ready_at_start_, handshakes_at_start_, *peer_)) {
+      if (NeverSent(status, *ProviderContext(), ready_at_start_, handshakes_at_start_, *peer_)) {
         core_->pool().ReportConnectionFailure(*peer_);
         if (peer_->RefusedSince(attempt_started_)) {
           last_error_ = Fault(absl::StatusCode::kUnauthenticated,
@@ -337,7 +339,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
         SendToNextProvider();
         return;
       }
-      absl::Status provider = CheckedPeerStatus(FromGrpcStatus(status, *provider_ctx_));
+      absl::Status provider = CheckedPeerStatus(FromGrpcStatus(status, *ProviderContext()));
       if (FaultCode(provider).empty()) {
         absl::string_view fault = faults::kNetworkError;
         if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) fault = faults::kTimeout;
@@ -496,6 +498,14 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor {
   absl::Duration attempt_started_mono_;
   bool ready_at_start_ = false;
   uint64_t handshakes_at_start_ = 0;
+
+  // The current attempt's context. Only this reactor's own sequence replaces it (never while
+  // a call on it is in flight), so the pointer stays valid until the next attempt starts;
+  // mu_ orders the replacement against a cancellation from another thread.
+  grpc::ClientContext* ProviderContext() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return provider_ctx_.get();
+  }
 
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> provider_ctx_ ABSL_GUARDED_BY(mu_);

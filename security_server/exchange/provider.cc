@@ -225,6 +225,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       return;
     }
     backend_stub_ = *std::move(stub);
+    grpc::ClientContext* call_ctx = nullptr;
     {
       absl::MutexLock lock(&mu_);
       backend_ctx_ = std::make_unique<grpc::ClientContext>();
@@ -249,12 +250,13 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       }
       if (!envelope_.issue().empty()) backend_ctx_->AddMetadata(kIssueHeader, envelope_.issue());
       if (cancelled_) backend_ctx_->TryCancel();
+      call_ctx = backend_ctx_.get();
     }
     grpc::Slice slice(request_.body());
     backend_request_ = grpc::ByteBuffer(&slice, 1);
     core_->node().metrics->Increment("darvoza_ss_backend_calls_total");
     // The method the access check allowed (AuthorizedMethod).
-    backend_stub_->UnaryCall(backend_ctx_.get(), backend_method_, grpc::StubOptions(),
+    backend_stub_->UnaryCall(call_ctx, backend_method_, grpc::StubOptions(),
                              &backend_request_, &backend_response_,
                              [this](grpc::Status status) { OnBackendDone(status); });
   }
@@ -266,8 +268,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 " did not answer in time")));
       return;
     }
-    const auto& initial_md = backend_ctx_->GetServerInitialMetadata();
-    const auto& trailing_md = backend_ctx_->GetServerTrailingMetadata();
+    grpc::ClientContext* call_ctx = BackendContext();
+    const auto& initial_md = call_ctx->GetServerInitialMetadata();
+    const auto& trailing_md = call_ctx->GetServerTrailingMetadata();
     // Unreachable is told by the transport, not by message text: UNAVAILABLE with nothing at
     // all received from the backend.
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE && initial_md.empty() &&
@@ -435,6 +438,14 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   std::string backend_method_;
   grpc::ByteBuffer backend_request_;
   grpc::ByteBuffer backend_response_;
+
+  // The current attempt's context. Only this reactor's own sequence replaces it (never while
+  // a call on it is in flight), so the pointer stays valid until the next attempt starts;
+  // mu_ orders the replacement against a cancellation from another thread.
+  grpc::ClientContext* BackendContext() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return backend_ctx_.get();
+  }
 
   absl::Mutex mu_;
   std::unique_ptr<grpc::ClientContext> backend_ctx_ ABSL_GUARDED_BY(mu_);
