@@ -168,7 +168,7 @@ TEST_CASE("Witness: seals not signed by the server's seal key are refused", "[re
   CHECK(Send(h, ss.MakeSeal(1, 10, Hash32('a'), 0, "", cert)).status.ok());
 }
 
-TEST_CASE("Witness: seals of a revoked server are refused; revocations carry their time",
+TEST_CASE("Witness: seals of a revoked server are refused, and revocations carry their time",
           "[registry][witness]") {
   RegistryHarness h;
   h.AddMember(kMember);
