@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
 #include "common/files.h"
+#include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "common/merkle.h"
 #include "common/sealed_box.h"
@@ -113,6 +115,9 @@ absl::StatusOr<VerifyOptions> VerifyOptionsFromAnchor(
         absl::StrCat("anchor root certificate: ", root.status().message()));
   }
   options.trust.roots.push_back(*root);
+  // Every revocation any trusted configuration lists, each at its earliest time: an older
+  // configuration in the archive cannot hide a revocation a newer one (the auditor's) carries.
+  google::protobuf::RepeatedPtrField<v1::RevokedCertificate> revoked;
   for (const std::string& blob : global_configurations) {
     v1::SignedGlobalConf signed_conf;
     if (!signed_conf.ParseFromString(blob)) continue;
@@ -129,9 +134,12 @@ absl::StatusOr<VerifyOptions> VerifyOptionsFromAnchor(
       continue;
     }
     v1::GlobalConf conf;
-    if (!conf.ParseFromString(signed_conf.conf()) || conf.witness_cert_der().empty()) continue;
+    if (!conf.ParseFromString(signed_conf.conf())) continue;
+    revoked.MergeFrom(conf.revoked());
+    if (conf.witness_cert_der().empty()) continue;
     options.trust.witness_cert_sha256.insert(crypto::Sha256(conf.witness_cert_der()));
   }
+  options.trust.revoked = std::make_shared<const crypto::RevocationList>(RevocationListOf(revoked));
   return options;
 }
 
@@ -182,12 +190,16 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
         auto receipt = VerifySignedWitnessReceipt(m.receipt(), options.trust);
         absl::Status match = receipt.ok() ? CheckReceiptMatchesSeal(*receipt, m.seal(), *seal)
                                           : receipt.status();
+        if (match.ok()) match = CheckSealNotRevoked(m.seal(), &*receipt, options.trust);
         if (!match.ok()) {
           fail(first, absl::StrCat("record ", first, ": receipt of the seal before it: ",
                                    match.message()));
         }
       } else if (!options.allow_unwitnessed_seals) {
         fail(first, absl::StrCat("record ", first, ": the seal before it has no witness receipt"));
+      } else if (absl::Status revoked = CheckSealNotRevoked(m.seal(), nullptr, options.trust);
+                 !revoked.ok()) {
+        fail(first, absl::StrCat("record ", first, ": the seal before it: ", revoked.message()));
       }
     }
   }
@@ -341,6 +353,9 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
       if (!options.allow_unwitnessed_seals) {
         fail(a, absl::StrCat("record ", a, ": ", name,
                              " has no witness receipt (the witness never accepted it)"));
+      } else if (absl::Status revoked = CheckSealNotRevoked(ss, nullptr, options.trust);
+                 !revoked.ok()) {
+        fail(a, absl::StrCat("record ", a, ": ", name, ": ", revoked.message()));
       }
       continue;
     }
@@ -350,6 +365,9 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
         receipt.ok() ? CheckReceiptMatchesSeal(*receipt, ss, *seal) : receipt.status();
     if (!match.ok()) {
       fail(a, absl::StrCat("record ", a, ": witness receipt of ", name, ": ", match.message()));
+    } else if (absl::Status revoked = CheckSealNotRevoked(ss, &*receipt, options.trust);
+               !revoked.ok()) {
+      fail(a, absl::StrCat("record ", a, ": ", name, ": ", revoked.message()));
     } else {
       ++report.receipts;
     }
@@ -453,8 +471,11 @@ absl::StatusOr<v1::AuditRecord> VerifyInclusionProof(const v1::AuditInclusionPro
     if (!match.ok()) {
       return absl::UnauthenticatedError(absl::StrCat("witness receipt: ", match.message()));
     }
+    DARVOZA_RETURN_IF_ERROR(CheckSealNotRevoked(proof.seal(), &*receipt, options.trust));
   } else if (!options.allow_unwitnessed_seals) {
     return absl::UnauthenticatedError("the seal has no witness receipt yet");
+  } else {
+    DARVOZA_RETURN_IF_ERROR(CheckSealNotRevoked(proof.seal(), nullptr, options.trust));
   }
   return record;
 }

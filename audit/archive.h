@@ -9,8 +9,9 @@
 // recomputed hash; every body against its hash; every seal's signature, certificate chain and
 // Merkle root and chain head against the recomputed record hashes; that each seal names the
 // previous seal's head; every witness receipt (signature, certificate, that it is for that
-// seal); and, when given, heads the witness holds (receipts fetched from the registry), which
-// catch a tail cut off and re-sealed. Strict verification also refuses records after the last
+// seal); that a seal by a revoked certificate was witnessed before its revocation
+// (CheckSealNotRevoked); and, when given, heads the witness holds (receipts fetched from the
+// registry), which catch a tail cut off and re-sealed. Strict verification also refuses records after the last
 // seal, records beyond the archive's last_seq, bytes appended to the archive file and a body
 // listed twice. It reports OK with counts, or the first bad record.
 //
@@ -79,8 +80,9 @@ struct VerifyReport {
 };
 
 // Builds the trust of an offline check from a configuration anchor: its root CA, and the
-// witness certificate pinned by any global configuration in `global_configurations` that is
-// signed by one of the anchor's configuration-signing certificates.
+// witness certificates pinned and the revocations listed (with their times) by any global
+// configuration in `global_configurations` that is signed by one of the anchor's
+// configuration-signing certificates.
 absl::StatusOr<VerifyOptions> VerifyOptionsFromAnchor(
     const v1::ConfigurationAnchor& anchor, const std::vector<std::string>& global_configurations);
 // Reads a serialized ConfigurationAnchor file.

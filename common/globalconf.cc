@@ -35,7 +35,12 @@ std::string WitnessCommonName(absl::string_view instance) {
 crypto::RevocationList RevocationListOf(
     const google::protobuf::RepeatedPtrField<v1::RevokedCertificate>& revoked) {
   crypto::RevocationList list;
-  for (const v1::RevokedCertificate& r : revoked) list.Add(r.issuer(), r.serial_hex());
+  for (const v1::RevokedCertificate& r : revoked) {
+    // A revocation without its time (an older registry's) counts from the beginning.
+    list.Add(r.issuer(), r.serial_hex(),
+             r.revoked_at_unix_nanos() == 0 ? absl::InfinitePast()
+                                            : absl::FromUnixNanos(r.revoked_at_unix_nanos()));
+  }
   return list;
 }
 
@@ -173,7 +178,13 @@ std::string DescribeGlobalConf(const GlobalConf& conf) {
   for (const auto& ca : conf.approved_cas()) out << " " << ca.name();
   out << "\n";
   out << "revoked certificates (" << conf.revoked_size() << "):\n";
-  for (const auto& r : conf.revoked()) out << "  " << r.issuer() << " serial " << r.serial_hex() << "\n";
+  for (const auto& r : conf.revoked()) {
+    out << "  " << r.issuer() << " serial " << r.serial_hex();
+    if (r.revoked_at_unix_nanos() != 0) {
+      out << " revoked " << TimeText(absl::FromUnixNanos(r.revoked_at_unix_nanos()));
+    }
+    out << "\n";
+  }
   out << "registry endpoints:";
   for (const auto& e : conf.registry_endpoints()) out << " " << e.address();
   out << "\n";

@@ -37,8 +37,9 @@ std::string ConfSigningCommonName(absl::string_view instance);  // registry:UZ/c
 std::string WitnessCommonName(absl::string_view instance);      // registry:UZ/witness
 std::string RegistryTlsCommonName(absl::string_view instance);  // registry:UZ
 
-// The revocations `revoked` lists (a GlobalConf's, or the registry's own state's), as
-// crypto::VerifyChain takes them: the one place they are turned into a RevocationList.
+// The revocations `revoked` lists (a GlobalConf's, or the registry's own state's), with their
+// revoked_at times, as crypto::VerifyChain takes them: the one place they are turned into a
+// RevocationList. Listing one pair twice (configurations merged) keeps its earliest time.
 crypto::RevocationList RevocationListOf(
     const google::protobuf::RepeatedPtrField<v1::RevokedCertificate>& revoked);
 

@@ -1,5 +1,6 @@
 #include "common/seal.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -12,10 +13,19 @@
 namespace darvoza {
 namespace {
 
-absl::Status CheckChain(const crypto::Certificate& cert, const SealTrust& trust, absl::Time at) {
-  static const crypto::RevocationList kNone;
-  return crypto::VerifyChain(cert, trust.intermediates, trust.roots, at,
-                             trust.revoked != nullptr ? *trust.revoked : kNone);
+const crypto::RevocationList& NoRevocations() {
+  static const crypto::RevocationList* const kNone = new crypto::RevocationList();
+  return *kNone;
+}
+
+absl::Status CheckChain(const crypto::Certificate& cert, const SealTrust& trust, absl::Time at,
+                        const crypto::RevocationList& revoked) {
+  return crypto::VerifyChain(cert, trust.intermediates, trust.roots, at, revoked);
+}
+
+std::string TimeText(absl::Time t) {
+  if (t == absl::InfinitePast()) return "an unknown time (counted as always)";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -79,7 +89,8 @@ absl::StatusOr<v1::Seal> VerifySignedSeal(const v1::SignedSeal& signed_seal,
                                                    (*cert)->subject_common_name(),
                                                    "', not '", want_cn, "'"));
   }
-  absl::Status chain = CheckChain(**cert, trust, FromUnixNanosField(seal.sealed_at_unix_nanos()));
+  absl::Status chain = CheckChain(**cert, trust, FromUnixNanosField(seal.sealed_at_unix_nanos()),
+                                  NoRevocations());
   if (!chain.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("seal certificate: ", chain.message()));
@@ -144,7 +155,8 @@ absl::StatusOr<v1::WitnessReceipt> VerifySignedWitnessReceipt(
     }
   }
   absl::Status chain =
-      CheckChain(**cert, trust, FromUnixNanosField(receipt.witnessed_at_unix_nanos()));
+      CheckChain(**cert, trust, FromUnixNanosField(receipt.witnessed_at_unix_nanos()),
+                 trust.revoked != nullptr ? *trust.revoked : NoRevocations());
   if (!chain.ok()) {
     return absl::UnauthenticatedError(absl::StrCat("witness certificate: ", chain.message()));
   }
@@ -154,6 +166,30 @@ absl::StatusOr<v1::WitnessReceipt> VerifySignedWitnessReceipt(
                                                signed_receipt.signature());
   if (!sig.ok()) return absl::UnauthenticatedError("witness receipt signature does not verify");
   return receipt;
+}
+
+absl::Status CheckSealNotRevoked(const v1::SignedSeal& signed_seal,
+                                 const v1::WitnessReceipt* receipt, const SealTrust& trust) {
+  if (trust.revoked == nullptr || trust.revoked->size() == 0) return absl::OkStatus();
+  auto cert = crypto::Certificate::FromDer(signed_seal.signer_cert_der());
+  if (!cert.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("seal certificate does not parse: ", cert.status().message()));
+  }
+  const std::optional<absl::Time> revoked_at = trust.revoked->RevokedAt(**cert);
+  if (!revoked_at.has_value()) return absl::OkStatus();
+  const std::string what = absl::StrCat("seal certificate serial ", (*cert)->serial_hex(),
+                                        " was revoked at ", TimeText(*revoked_at));
+  if (receipt == nullptr) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(what, " and no witness receipt shows the seal was made before that"));
+  }
+  const absl::Time witnessed_at = FromUnixNanosField(receipt->witnessed_at_unix_nanos());
+  if (witnessed_at >= *revoked_at) {
+    return absl::UnauthenticatedError(absl::StrCat(what, "; the witness accepted the seal at ",
+                                                   TimeText(witnessed_at), ", not before"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckReceiptMatchesSeal(const v1::WitnessReceipt& receipt,

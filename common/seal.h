@@ -41,8 +41,9 @@ namespace darvoza {
 struct SealTrust {
   std::vector<std::shared_ptr<const crypto::Certificate>> roots;
   std::vector<std::shared_ptr<const crypto::Certificate>> intermediates;
-  // Null: nothing is revoked.
-  const crypto::RevocationList* revoked = nullptr;
+  // Null: nothing is revoked. Revoked witness certificates are refused outright; a revoked
+  // seal certificate is judged by CheckSealNotRevoked.
+  std::shared_ptr<const crypto::RevocationList> revoked;
   // SHA-256 (raw) of the accepted witness certificates; empty: see the file comment.
   absl::flat_hash_set<std::string> witness_cert_sha256;
 };
@@ -58,9 +59,10 @@ absl::StatusOr<v1::SignedSeal> SignSeal(const v1::Seal& seal, crypto::Signer& si
 absl::Status ValidateSeal(const v1::Seal& seal);
 
 // Parses and checks a signed seal: its shape, its certificate (parsed, CN naming the seal's
-// server, chain to `trust` at sealed_at, not revoked) and the signature. Returns the seal.
-// INVALID_ARGUMENT for malformed bytes, UNAUTHENTICATED for a signature or certificate that
-// does not check (the message says which).
+// server, chain to `trust` at sealed_at) and the signature. Returns the seal. Revocation of the
+// seal certificate is not applied here: it depends on the seal's witness receipt, so the caller
+// applies CheckSealNotRevoked once it knows the receipt. INVALID_ARGUMENT for malformed bytes,
+// UNAUTHENTICATED for a signature or certificate that does not check (the message says which).
 absl::StatusOr<v1::Seal> VerifySignedSeal(const v1::SignedSeal& signed_seal,
                                           const SealTrust& trust);
 
@@ -86,6 +88,16 @@ absl::StatusOr<v1::WitnessReceipt> VerifySignedWitnessReceipt(
 // seal digest); UNAUTHENTICATED naming the mismatch otherwise.
 absl::Status CheckReceiptMatchesSeal(const v1::WitnessReceipt& receipt,
                                      const v1::SignedSeal& signed_seal, const v1::Seal& seal);
+
+// The revocation rule for seals. A seal's sealed_at is its signer's claim, so a seal whose
+// certificate `trust.revoked` lists counts only when its witness receipt shows that the witness
+// accepted it before the revocation: witnessed_at earlier than revoked_at. `receipt` is the
+// seal's receipt, already verified and matched to it (CheckReceiptMatchesSeal), or null when it
+// has none: an unwitnessed seal by a revoked certificate never counts, however lenient the
+// caller is about a live log's unwitnessed tail. OK when the certificate is not revoked or the
+// receipt predates the revocation; UNAUTHENTICATED naming the certificate and times otherwise.
+absl::Status CheckSealNotRevoked(const v1::SignedSeal& signed_seal,
+                                 const v1::WitnessReceipt* receipt, const SealTrust& trust);
 
 // What a witness holds for one security server: the last seal it witnessed ((0, "", "") before
 // the first).

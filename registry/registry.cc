@@ -165,7 +165,13 @@ absl::Status Registry::Load() {
       if (!r.ParseFromString(value)) return absl::DataLossError(absl::StrCat("unreadable ", key));
       requests_[r.id()] = std::move(r);
     }
+    if (keys_.witness_key == nullptr || keys_.witness_cert == nullptr) {
+      return absl::DataLossError("the registry's witness key or certificate is missing");
+    }
+    witness_signer_ = std::make_unique<crypto::FileKeySigner>(std::move(keys_.witness_key));
+    witness_cert_der_ = keys_.witness_cert->der();
     DARVOZA_ASSIGN_OR_RETURN(auto heads, store_->Scan("wit/"));
+    absl::MutexLock witness_lock(&witness_mu_);
     for (auto& [key, value] : heads) {
       v1::WitnessHead h;
       if (!h.ParseFromString(value)) return absl::DataLossError(absl::StrCat("unreadable ", key));
@@ -894,6 +900,7 @@ absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::s
                                                         " is already revoked"));
     }
     server->set_revoked(true);
+    const absl::Time now = clock_->Now();
     std::string serials;
     const crypto::RevocationList already = RevocationListOf(txn.state.revoked());
     for (const auto& c : server->certificates()) {
@@ -902,6 +909,7 @@ absl::Status Registry::RevokeServer(const v1::SecurityServerId& id, const std::s
       v1::RevokedCertificate* r = txn.state.add_revoked();
       r->set_issuer((*cert)->issuer());
       r->set_serial_hex((*cert)->serial_hex());
+      r->set_revoked_at_unix_nanos(ToUnixNanosField(now));
       absl::StrAppend(&serials, serials.empty() ? "" : ",", (*cert)->serial_hex());
     }
     txn.history.push_back({actor, "server.revoke", absl::StrCat("server:", FormatSecurityServerId(id)),
@@ -974,7 +982,7 @@ absl::StatusOr<v1::HistoryList> Registry::History(uint64_t from_seq, uint32_t li
 
 absl::StatusOr<v1::WitnessHead> Registry::WitnessHeadOf(const v1::SecurityServerId& server) const {
   DARVOZA_RETURN_IF_ERROR(IdError(ValidateSecurityServerId(server)));
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&witness_mu_);
   auto it = witness_heads_.find(FormatSecurityServerId(server));
   if (it == witness_heads_.end()) {
     return absl::NotFoundError(absl::StrCat("no witnessed head for ", FormatSecurityServerId(server)));
@@ -993,30 +1001,57 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
     return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest, shape.message());
   }
   const std::string server_text = FormatSecurityServerId(seal.server());
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_->Now();
-  ServerRecord* server = FindServer(state_, seal.server());
-  if (server == nullptr || server->revoked()) {
-    return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
-                 absl::StrCat("security server ", server_text, " is not registered (or is revoked)"));
+
+  // What the seal is checked against, copied under mu_ so that the checks and the ledger's
+  // synced write run without it.
+  std::vector<std::shared_ptr<const crypto::Certificate>> seal_certs;
+  crypto::RevocationList revoked;
+  std::shared_ptr<const crypto::Certificate> root;
+  {
+    absl::MutexLock lock(&mu_);
+    const ServerRecord* server = FindServer(state_, seal.server());
+    if (server == nullptr) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
+                   absl::StrCat("security server ", server_text, " is not registered"));
+    }
+    if (server->revoked()) {
+      return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
+                   absl::StrCat("security server ", server_text,
+                                " is revoked: the witness accepts no seal by its keys"));
+    }
+    for (const auto& c : server->certificates()) {
+      if (c.kind() != v1::CERT_KIND_SEAL) continue;
+      if (!signed_seal.signer_cert_der().empty() && c.cert_der() != signed_seal.signer_cert_der()) {
+        continue;
+      }
+      auto cert = crypto::Certificate::FromDer(c.cert_der());
+      if (cert.ok()) seal_certs.push_back(*std::move(cert));
+    }
+    revoked = RevocationListOf(state_.revoked());
+    root = keys_.root_cert;
   }
-  const crypto::RevocationList revoked = RevocationListOf(state_.revoked());
+
+  // The revocation is checked at the time the head is written (below) or earlier, so a
+  // receipt's witnessed_at is never before the moment its certificate was seen unrevoked.
+  const absl::Time checked_at = clock_->Now();
   crypto::CertificateProfile purpose = crypto::CertificateProfile::kSigning;
   absl::Status verdict = Fault(absl::StatusCode::kUnauthenticated, faults::kInvalidSignature,
                                absl::StrCat("the seal's signer certificate is not a seal "
                                             "certificate issued to ", server_text));
-  for (const auto& c : server->certificates()) {
-    if (c.kind() != v1::CERT_KIND_SEAL) continue;
-    if (!signed_seal.signer_cert_der().empty() && c.cert_der() != signed_seal.signer_cert_der()) continue;
-    auto cert = crypto::Certificate::FromDer(c.cert_der());
-    if (!cert.ok()) continue;
-    absl::Status chain = crypto::VerifyChain(**cert, {}, {keys_.root_cert}, now, revoked, &purpose);
+  for (const auto& cert : seal_certs) {
+    if (revoked.IsRevoked(*cert)) {
+      verdict = Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
+                      absl::StrCat("seal certificate serial ", cert->serial_hex(), " of ",
+                                   server_text, " is revoked: the witness accepts no seal by it"));
+      continue;
+    }
+    absl::Status chain = crypto::VerifyChain(*cert, {}, {root}, checked_at, revoked, &purpose);
     if (!chain.ok()) {
       verdict = Fault(absl::StatusCode::kUnauthenticated, faults::kInvalidSignature,
                       absl::StrCat("seal certificate of ", server_text, " is not valid: ", chain.message()));
       continue;
     }
-    if (crypto::VerifyWithContext((*cert)->public_key(), crypto::SignatureContext::kSeal,
+    if (crypto::VerifyWithContext(cert->public_key(), crypto::SignatureContext::kSeal,
                                   signed_seal.seal(), signed_seal.signature())
             .ok()) {
       verdict = absl::OkStatus();
@@ -1029,50 +1064,65 @@ absl::StatusOr<v1::SignedWitnessReceipt> Registry::Witness(const v1::SignedSeal&
 
   const std::string seal_sha = SealDigest(signed_seal);
   v1::WitnessHead held;
-  auto it = witness_heads_.find(server_text);
-  if (it != witness_heads_.end()) held = it->second;
-  auto step = CheckWitnessHead(seal, seal_sha,
-                               WitnessedHead{held.seq(), held.chain_head(), held.seal_sha256()});
-  if (!step.ok()) {
-    return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
-                 absl::StrCat("seal of ", server_text, " names previous witnessed head (seq ",
-                              seal.previous_witnessed_seq(), ", ",
-                              ShortHex(seal.previous_witnessed_head()), ") but the registry holds (seq ",
-                              held.seq(), ", ", ShortHex(held.chain_head()), "): ",
-                              step.status().message()));
+  {
+    absl::MutexLock lock(&witness_mu_);
+    auto it = witness_heads_.find(server_text);
+    if (it != witness_heads_.end()) held = it->second;
+    auto step = CheckWitnessHead(seal, seal_sha,
+                                 WitnessedHead{held.seq(), held.chain_head(), held.seal_sha256()});
+    if (!step.ok()) {
+      return Fault(absl::StatusCode::kFailedPrecondition, faults::kWitnessHeadMismatch,
+                   absl::StrCat("seal of ", server_text, " names previous witnessed head (seq ",
+                                seal.previous_witnessed_seq(), ", ",
+                                ShortHex(seal.previous_witnessed_head()), ") but the registry holds (seq ",
+                                held.seq(), ", ", ShortHex(held.chain_head()), "): ",
+                                step.status().message()));
+    }
+    if (*step == WitnessStep::kExtends) {
+      held.Clear();
+      *held.mutable_server() = seal.server();
+      held.set_seq(seal.last_seq());
+      held.set_chain_head(seal.chain_head());
+      held.set_seal_sha256(seal_sha);
+      // Read under witness_mu_: the times of one server's heads never go backwards.
+      held.set_witnessed_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
+      StoreBatch batch;
+      batch.Put(absl::StrCat("wit/", server_text), held.SerializeAsString());
+      DARVOZA_RETURN_IF_ERROR(store_->Write(batch));
+      witness_heads_[server_text] = held;
+    }
+    ++witness_receipts_;
   }
-  if (*step == WitnessStep::kExtends) {
-    held.Clear();
-    *held.mutable_server() = seal.server();
-    held.set_seq(seal.last_seq());
-    held.set_chain_head(seal.chain_head());
-    held.set_seal_sha256(seal_sha);
-    held.set_witnessed_at_unix_nanos(absl::ToUnixNanos(now));
-    StoreBatch batch;
-    batch.Put(absl::StrCat("wit/", server_text), held.SerializeAsString());
-    DARVOZA_RETURN_IF_ERROR(store_->Write(batch));
-    witness_heads_[server_text] = held;
-  }
-  v1::SignedWitnessReceipt out;
-  out.set_receipt(MakeWitnessReceipt(signed_seal, seal, now).SerializeAsString());
-  DARVOZA_ASSIGN_OR_RETURN(std::string sig, keys_.witness_key->SignRaw(
-                                                crypto::SignedBytes(crypto::SignatureContext::kWitness,
-                                                                    out.receipt())));
-  out.set_signature(std::move(sig));
-  out.set_signer_cert_der(keys_.witness_cert->der());
-  ++witness_receipts_;
-  return out;
+  // A repeat carries the original time: the receipt is the same statement again.
+  return SignWitnessReceipt(
+      MakeWitnessReceipt(signed_seal, seal, absl::FromUnixNanos(held.witnessed_at_unix_nanos())),
+      *witness_signer_, witness_cert_der_);
+}
+
+absl::StatusOr<v1::SignedWitnessReceipt> Registry::LatestWitnessReceipt(
+    const v1::SecurityServerId& server) const {
+  DARVOZA_ASSIGN_OR_RETURN(v1::WitnessHead held, WitnessHeadOf(server));
+  v1::WitnessReceipt receipt;
+  *receipt.mutable_server() = held.server();
+  receipt.set_seq(held.seq());
+  receipt.set_chain_head(held.chain_head());
+  receipt.set_seal_sha256(held.seal_sha256());
+  receipt.set_witnessed_at_unix_nanos(held.witnessed_at_unix_nanos());
+  return SignWitnessReceipt(receipt, *witness_signer_, witness_cert_der_);
 }
 
 Registry::Stats Registry::GetStats() const {
-  absl::MutexLock lock(&mu_);
   Stats s;
+  {
+    absl::MutexLock lock(&witness_mu_);
+    s.witness_receipts = witness_receipts_;
+  }
+  absl::MutexLock lock(&mu_);
   s.conf_serial = state_.conf_serial();
   s.conf_expires_at = conf_expires_at_;
   s.members = state_.members_size();
   s.servers = state_.servers_size();
   s.pending_requests = PendingCountLocked();
-  s.witness_receipts = witness_receipts_;
   s.history_size = history_size_;
   s.root_ca_not_after = keys_.root_cert->not_after();
   s.conf_cert_not_after = keys_.conf_cert->not_after();

@@ -8,7 +8,9 @@
 // configuration after the commit (the Watch service feeds on that).
 //
 // Thread-safe: gRPC callback threads call everything concurrently; a single mutex orders the
-// changes. Configuration listeners are called without the mutex held.
+// changes. The witness ledger (the held heads) has its own mutex, so that witnessing, with its
+// synced head write, never holds up administration or configuration reads; receipts are signed
+// with no mutex held. Configuration listeners are called without the mutex held.
 //
 //   DARVOZA_ASSIGN_OR_RETURN(auto registry, Registry::Open(options));
 //   DARVOZA_RETURN_IF_ERROR(registry->AddMember(member_id, "Tax Committee", "admin"));
@@ -28,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/crypto/signer.h"
 #include "proto/audit.pb.h"
 #include "proto/globalconf.pb.h"
 #include "proto/registry.pb.h"
@@ -106,10 +109,20 @@ class Registry {
   // The latest signed configuration. Never null after Open.
   std::shared_ptr<const v1::SignedGlobalConf> CurrentConf() const;
   // Checks the seal (signature by the SS's seal certificate, previous witnessed head equal to
-  // the held head), stores its head and returns a receipt signed by the witness key.
-  absl::StatusOr<v1::SignedWitnessReceipt> Witness(const v1::SignedSeal& signed_seal);
+  // the held head), stores its head and returns a receipt signed by the witness key. A repeat
+  // of the held seal gets its receipt again, with the original witnessed time.
+  // PERMISSION_DENIED + Client.NotAuthorized when the server is not registered, or it or the
+  // seal's certificate is revoked: a revoked key seals nothing from its revocation on.
+  absl::StatusOr<v1::SignedWitnessReceipt> Witness(const v1::SignedSeal& signed_seal)
+      ABSL_LOCKS_EXCLUDED(mu_, witness_mu_);
   // The held head of `server`, if any.
-  absl::StatusOr<v1::WitnessHead> WitnessHeadOf(const v1::SecurityServerId& server) const;
+  absl::StatusOr<v1::WitnessHead> WitnessHeadOf(const v1::SecurityServerId& server) const
+      ABSL_LOCKS_EXCLUDED(witness_mu_);
+  // The receipt for the held head of `server` (its original witnessed time), signed by the
+  // witness key: what an auditor needs to see that no tail was cut off. NOT_FOUND when nothing
+  // was witnessed for it.
+  absl::StatusOr<v1::SignedWitnessReceipt> LatestWitnessReceipt(
+      const v1::SecurityServerId& server) const ABSL_LOCKS_EXCLUDED(witness_mu_);
 
   // --- Maintenance.
   // Re-signs the configuration (next serial) when half the published configuration's
@@ -190,13 +203,19 @@ class Registry {
   v1::ConfigurationAnchor anchor_ ABSL_GUARDED_BY(mu_);
   v1::RegistryState state_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::RequestRecord> requests_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, v1::WitnessHead> witness_heads_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::SignedGlobalConf> conf_ ABSL_GUARDED_BY(mu_);
   absl::Time conf_generated_at_ ABSL_GUARDED_BY(mu_);
   absl::Time conf_expires_at_ ABSL_GUARDED_BY(mu_);
   uint64_t history_size_ ABSL_GUARDED_BY(mu_) = 0;
   std::string history_head_ ABSL_GUARDED_BY(mu_);
-  uint64_t witness_receipts_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // The witness: its key is set by Load and constant afterwards (Signer is thread-safe); the
+  // ledger is ordered by witness_mu_, taken after mu_ when both are held (only in Load).
+  std::unique_ptr<crypto::Signer> witness_signer_;
+  std::string witness_cert_der_;
+  mutable absl::Mutex witness_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<std::string, v1::WitnessHead> witness_heads_ ABSL_GUARDED_BY(witness_mu_);
+  uint64_t witness_receipts_ ABSL_GUARDED_BY(witness_mu_) = 0;
 
   mutable absl::Mutex listeners_mu_;
   std::vector<ConfListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);

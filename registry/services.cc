@@ -154,6 +154,14 @@ grpc::ServerUnaryReactor* WitnessServiceImpl::Witness(grpc::CallbackServerContex
   return Reply(context, result.status());
 }
 
+grpc::ServerUnaryReactor* WitnessServiceImpl::GetHead(grpc::CallbackServerContext* context,
+                                                      const v1::SecurityServerId* request,
+                                                      v1::SignedWitnessReceipt* response) {
+  auto result = registry_->LatestWitnessReceipt(*request);
+  if (result.ok()) *response = *std::move(result);
+  return Reply(context, result.status());
+}
+
 // ------------------------------------------------------------------------------------------
 
 absl::Status AdminServiceImpl::CheckAdmin(grpc::CallbackServerContext* context) const {

@@ -56,6 +56,9 @@ class WitnessServiceImpl final : public v1::Witness::CallbackService {
   grpc::ServerUnaryReactor* Witness(grpc::CallbackServerContext* context,
                                     const v1::SignedSeal* request,
                                     v1::SignedWitnessReceipt* response) override;
+  grpc::ServerUnaryReactor* GetHead(grpc::CallbackServerContext* context,
+                                    const v1::SecurityServerId* request,
+                                    v1::SignedWitnessReceipt* response) override;
 
  private:
   Registry* const registry_;

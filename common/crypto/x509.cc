@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <functional>
@@ -515,12 +516,21 @@ absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(
 // ---------------------------------------------------------------------------------------------
 // Revocation and chain verification
 
-void RevocationList::Add(absl::string_view issuer, absl::string_view serial_hex) {
-  revoked_.insert(absl::StrCat(issuer, "\n", NormalizeSerialHex(serial_hex)));
+void RevocationList::Add(absl::string_view issuer, absl::string_view serial_hex,
+                         absl::Time revoked_at) {
+  auto [it, inserted] =
+      revoked_.try_emplace(absl::StrCat(issuer, "\n", NormalizeSerialHex(serial_hex)), revoked_at);
+  if (!inserted) it->second = std::min(it->second, revoked_at);
 }
 
 bool RevocationList::IsRevoked(const Certificate& cert) const {
   return revoked_.contains(absl::StrCat(cert.issuer(), "\n", cert.serial_hex()));
+}
+
+std::optional<absl::Time> RevocationList::RevokedAt(const Certificate& cert) const {
+  auto it = revoked_.find(absl::StrCat(cert.issuer(), "\n", cert.serial_hex()));
+  if (it == revoked_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status VerifyChain(const Certificate& leaf,

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,15 +135,21 @@ absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(
     const PrivateKey& issuer_key, const Certificate* issuer_cert, const CertificateRequest& csr,
     const IssueOptions& options);
 
-// Revoked (issuer, serial) pairs, as the global configuration carries them.
+// Revoked (issuer, serial) pairs, as the global configuration carries them, each with the time
+// its issuer revoked it.
 class RevocationList {
  public:
-  void Add(absl::string_view issuer, absl::string_view serial_hex);
+  // `revoked_at` unknown (InfinitePast): revoked for everything ever signed with it. A pair
+  // added again keeps its earliest time.
+  void Add(absl::string_view issuer, absl::string_view serial_hex,
+           absl::Time revoked_at = absl::InfinitePast());
   bool IsRevoked(const Certificate& cert) const;
+  // When `cert` was revoked; nullopt when it is not.
+  std::optional<absl::Time> RevokedAt(const Certificate& cert) const;
   size_t size() const { return revoked_.size(); }
 
  private:
-  absl::flat_hash_set<std::string> revoked_;  // issuer + '\n' + serial_hex
+  absl::flat_hash_map<std::string, absl::Time> revoked_;  // issuer + '\n' + serial_hex
 };
 
 // Verifies that `leaf` chains through `intermediates` to one of `trusted` at time `at`, that no

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/faults.h"
+#include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
@@ -205,8 +206,7 @@ void ProviderPool::ReportConnectionFailure(ProviderPeer& peer) {
 }
 
 void ProviderPool::OnNewConf(const v1::GlobalConf& conf) {
-  crypto::RevocationList revocations;
-  for (const v1::RevokedCertificate& r : conf.revoked()) revocations.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revocations = RevocationListOf(conf.revoked());
   absl::MutexLock lock(&mu_);
   if (ListedFingerprints(conf, self_).empty()) peers_.clear();
   for (auto it = peers_.begin(); it != peers_.end();) {

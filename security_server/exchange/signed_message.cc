@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
+#include "common/globalconf.h"
 #include "common/identifiers.h"
 
 namespace darvoza::ss::exchange {
@@ -73,8 +74,7 @@ absl::StatusOr<std::shared_ptr<const crypto::Certificate>> SignedMessageVerifier
     auto cert = certificates_.Get(message.signer_cert_chain(i));
     if (cert.ok()) intermediates.push_back(*std::move(cert));
   }
-  crypto::RevocationList revoked;
-  for (const v1::RevokedCertificate& r : conf.revoked()) revoked.Add(r.issuer(), r.serial_hex());
+  const crypto::RevocationList revoked = RevocationListOf(conf.revoked());
   const crypto::CertificateProfile signing = crypto::CertificateProfile::kSigning;
   absl::Status chain = crypto::VerifyChain(**leaf, intermediates, trusted, now, revoked, &signing);
   if (!chain.ok()) {

@@ -1,6 +1,7 @@
 // The shared checks of seals and witness receipts (common/seal.h).
 #include "common/seal.h"
 
+#include <memory>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -139,6 +140,48 @@ TEST_CASE("Witness receipts and the witness head rule", "[seal]") {
   REQUIRE(other_signed.ok());
   CHECK(CheckReceiptMatchesSeal(*checked, *other_signed, other).code() ==
         absl::StatusCode::kUnauthenticated);
+}
+
+TEST_CASE("A seal by a revoked certificate counts only if witnessed before the revocation",
+          "[seal]") {
+  TestPki pki;
+  const v1::Seal seal = MakeSeal(pki, kTestStart);
+  auto signed_seal = SignSeal(seal, *pki.seal_signer, pki.seal_cert->der());
+  REQUIRE(signed_seal.ok());
+  const absl::Time revoked_at = kTestStart + absl::Minutes(10);
+  auto receipt_at = [&](absl::Time t) { return MakeWitnessReceipt(*signed_seal, seal, t); };
+
+  SealTrust trust;
+  trust.roots = {pki.root};
+  // Nothing revoked: with or without a receipt.
+  CHECK(CheckSealNotRevoked(*signed_seal, nullptr, trust).ok());
+
+  auto revoked = std::make_shared<crypto::RevocationList>();
+  revoked->Add(pki.seal_cert->issuer(), pki.seal_cert->serial_hex(), revoked_at);
+  trust.revoked = revoked;
+  // The signature and chain still check: revocation is the receipt's question.
+  CHECK(VerifySignedSeal(*signed_seal, trust).ok());
+  const v1::WitnessReceipt before = receipt_at(revoked_at - absl::Nanoseconds(1));
+  const v1::WitnessReceipt at = receipt_at(revoked_at);
+  const v1::WitnessReceipt after = receipt_at(revoked_at + absl::Seconds(1));
+  CHECK(CheckSealNotRevoked(*signed_seal, &before, trust).ok());
+  CHECK(CheckSealNotRevoked(*signed_seal, &at, trust).code() ==
+        absl::StatusCode::kUnauthenticated);
+  absl::Status late = CheckSealNotRevoked(*signed_seal, &after, trust);
+  CHECK(late.code() == absl::StatusCode::kUnauthenticated);
+  CHECK(absl::StrContains(late.message(), pki.seal_cert->serial_hex()));
+  // Unwitnessed: its own sealed_at (before the revocation) proves nothing.
+  absl::Status unwitnessed = CheckSealNotRevoked(*signed_seal, nullptr, trust);
+  CHECK(unwitnessed.code() == absl::StatusCode::kUnauthenticated);
+  CHECK(absl::StrContains(unwitnessed.message(), "no witness receipt"));
+
+  // A revocation without its time counts from the beginning; listed twice, the earliest wins.
+  auto timeless = std::make_shared<crypto::RevocationList>();
+  timeless->Add(pki.seal_cert->issuer(), pki.seal_cert->serial_hex());
+  trust.revoked = timeless;
+  CHECK_FALSE(CheckSealNotRevoked(*signed_seal, &before, trust).ok());
+  revoked->Add(pki.seal_cert->issuer(), pki.seal_cert->serial_hex(), revoked_at + absl::Hours(1));
+  CHECK(revoked->RevokedAt(*pki.seal_cert) == revoked_at);
 }
 
 }  // namespace

@@ -4,29 +4,9 @@
 # still refuse a TLS 1.2 handshake (common/tls.h: RestrictTlsToVersion13 overwrites it), and
 # accept TLS 1.3. Exit 77 (skipped) when the binaries are not built.
 set -euo pipefail
-BUILD=${DARVOZA_BUILD_DIR:?}
-CLI=$BUILD/tools/darvoza
-REGD=$BUILD/registry/darvoza-registry
-for b in "$CLI" "$REGD"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
+source "$(dirname "$0")/../daemons.sh"
+require_built "$CLI" "$REGD"
 command -v openssl >/dev/null || { echo "skip: openssl not installed"; exit 77; }
-
-TMP=$(mktemp -d /tmp/tls13.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-wait_for() {
-  for _ in $(seq 300); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1"; return 1
-}
-json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
 
 "$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
   --public-listen 127.0.0.1:0 >/dev/null

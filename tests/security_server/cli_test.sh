@@ -4,38 +4,10 @@
 # hosting request and its approval, services, access rights, status — then SIGTERM.
 # Exit 77 (skipped) when the binaries are not built.
 set -euo pipefail
-BUILD=${DARVOZA_BUILD_DIR:?}
-CLI=$BUILD/tools/darvoza
-REGD=$BUILD/registry/darvoza-registry
-SSD=$BUILD/security_server/darvoza-ss
-for b in "$CLI" "$REGD" "$SSD"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
+source "$(dirname "$0")/../daemons.sh"
+require_built "$CLI" "$REGD" "$SSD"
 
-TMP=$(mktemp -d /tmp/ssc.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# Polls a command until it succeeds (20 s).
-wait_for() {
-  for _ in $(seq 200); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1"; return 1
-}
-json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
-
-"$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
-  --public-listen 127.0.0.1:0 >/dev/null
-sed -i 's/^ops_listen.*/ops_listen = "127.0.0.1:0"/' "$TMP/reg/registry.toml"
-"$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
-PIDS+=($!)
-wait_for "test -s $TMP/reg/listen.json"
-REG=$(json "$TMP/reg/listen.json" public)
+start_registry
 "$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
 
 SS=$TMP/ss1

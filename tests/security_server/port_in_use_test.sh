@@ -6,30 +6,8 @@
 # same kind: that daemon must exit non-zero, naming the port, while the first keeps serving.
 # Exit 77 (skipped) when the binaries are not built.
 set -euo pipefail
-BUILD=${DARVOZA_BUILD_DIR:?}
-CLI=$BUILD/tools/darvoza
-REGD=$BUILD/registry/darvoza-registry
-SSD=$BUILD/security_server/darvoza-ss
-for b in "$CLI" "$REGD" "$SSD"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
-
-TMP=$(mktemp -d /tmp/pin.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# Polls a command until it succeeds (30 s).
-wait_for() {
-  for _ in $(seq 300); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1"; return 1
-}
-json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
+source "$(dirname "$0")/../daemons.sh"
+require_built "$CLI" "$REGD" "$SSD"
 port_of() { echo "${1##*:}"; }
 
 # expect_refused NAME PORT COMMAND...: the command (a daemon start) must exit non-zero on its
@@ -51,13 +29,7 @@ expect_refused() {
 }
 
 # --- Registry: a running one, and a second one (its own data directory) on its ports.
-"$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
-  --public-listen 127.0.0.1:0 >/dev/null
-sed -i 's/^ops_listen.*/ops_listen = "127.0.0.1:0"/' "$TMP/reg/registry.toml"
-"$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
-PIDS+=($!)
-wait_for "test -s $TMP/reg/listen.json"
-REG=$(json "$TMP/reg/listen.json" public)
+start_registry
 REG_OPS=$(json "$TMP/reg/listen.json" ops)
 
 "$CLI" registry init --instance UZ --data-dir "$TMP/reg2" --address 127.0.0.1:1 \

@@ -5,6 +5,7 @@
 // the security server stopped (RocksDB's lock refuses a second writer).
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -30,8 +31,13 @@
 #include "common/crypto/keys.h"
 #include "common/crypto/x509.h"
 #include "common/files.h"
+#include "common/globalconf.h"
+#include "common/grpc_status.h"
 #include "common/identifiers.h"
+#include "common/seal.h"
 #include "common/status_macros.h"
+#include "proto/registry.grpc.pb.h"
+#include "registry/client.h"
 #include "tools/cli/commands.h"
 
 namespace darvoza::cli {
@@ -640,6 +646,100 @@ void AddAuditCommands(CLI::App& app, int* exit_code) {
         std::cout << "purged records through seq " << *purged
                   << "; the chain continues from the purge marker\n";
       }
+    });
+  }
+
+  // --- witness-head ---------------------------------------------------------------------
+  {
+    struct Args {
+      std::string server, anchor, out, conf_out;
+      std::vector<std::string> registries;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* cmd = audit->add_subcommand(
+        "witness-head",
+        "Fetch from the registry the newest witness receipt of a security server, check it "
+        "with the anchor, and write it for verify --witness-receipt");
+    cmd->add_option("--server", a->server, "Security server id, e.g. UZ/GOV/70000001/ss1")
+        ->required();
+    cmd->add_option("--anchor", a->anchor, "Configuration anchor (anchor.bin)")->required();
+    cmd->add_option("--registry", a->registries,
+                    "Registry public address host:port (repeatable; default: the anchor's)");
+    cmd->add_option("--out", a->out, "Where to write the receipt")->required();
+    cmd->add_option("--global-conf-out", a->conf_out,
+                    "Also write the registry's current signed global configuration (checked "
+                    "with the anchor): its revocations, for verify --global-conf");
+    cmd->callback([a, exit_code] {
+      auto server = ParseSecurityServerId(a->server);
+      if (!server.ok()) return Fail(exit_code, "--server", server.status());
+      auto anchor = audit::ReadAnchorFile(a->anchor);
+      if (!anchor.ok()) return Fail(exit_code, "--anchor", anchor.status());
+      std::vector<std::string> addresses = a->registries;
+      if (addresses.empty()) {
+        addresses.assign(anchor->registry_addresses().begin(), anchor->registry_addresses().end());
+      }
+      if (addresses.empty()) {
+        return Fail(exit_code, "--registry",
+                    absl::InvalidArgumentError("the anchor names no registry: give --registry"));
+      }
+      absl::Status last = absl::UnavailableError("no registry answered");
+      auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(10); };
+      for (const std::string& address : addresses) {
+        auto channel = registry::MakeRegistryChannel(*anchor, address);
+        // The current configuration first: it pins the witness certificate the receipt must be
+        // signed with, and lists the revocations made since the operator's export. Both are
+        // checked against the anchor alone: trust nothing the network said.
+        grpc::ClientContext conf_context;
+        conf_context.set_deadline(deadline());
+        v1::SignedGlobalConf conf;
+        grpc::Status got = v1::GlobalConfService::NewStub(channel)->Get(
+            &conf_context, v1::GetConfRequest(), &conf);
+        v1::SignedWitnessReceipt receipt;
+        grpc::ClientContext context;
+        if (got.ok()) {
+          context.set_deadline(deadline());
+          got = v1::Witness::NewStub(channel)->GetHead(&context, *server, &receipt);
+          if (!got.ok()) last = FromGrpcStatus(got, context);
+        } else {
+          last = FromGrpcStatus(got, conf_context);
+        }
+        if (!got.ok()) {
+          if (last.code() == absl::StatusCode::kUnavailable ||
+              last.code() == absl::StatusCode::kDeadlineExceeded) {
+            continue;  // the next registry address
+          }
+          return Fail(exit_code, absl::StrCat("registry ", address), last);
+        }
+        auto checked_conf = VerifySignedGlobalConf(conf, *anchor, Clock::Real()->Now());
+        if (!checked_conf.ok()) {
+          return Fail(exit_code, "the registry's configuration", checked_conf.status());
+        }
+        auto options = audit::VerifyOptionsFromAnchor(*anchor, {conf.SerializeAsString()});
+        if (!options.ok()) return Fail(exit_code, "--anchor", options.status());
+        auto checked = VerifySignedWitnessReceipt(receipt, options->trust);
+        if (!checked.ok()) return Fail(exit_code, "the registry's receipt", checked.status());
+        if (!SameSecurityServer(checked->server(), *server)) {
+          return Fail(exit_code, "the registry's receipt",
+                      absl::UnauthenticatedError("it names another security server"));
+        }
+        absl::Status written = WriteFile(a->out, receipt.SerializeAsString());
+        if (!written.ok()) return Fail(exit_code, "--out", written);
+        std::cout << "witness head of " << a->server << ": record " << checked->seq()
+                  << ", witnessed "
+                  << absl::FormatTime(absl::RFC3339_full,
+                                      absl::FromUnixNanos(checked->witnessed_at_unix_nanos()),
+                                      absl::UTCTimeZone())
+                  << "; written to " << a->out << "\n";
+        if (!a->conf_out.empty()) {
+          absl::Status conf_written = WriteFile(a->conf_out, conf.SerializeAsString());
+          if (!conf_written.ok()) return Fail(exit_code, "--global-conf-out", conf_written);
+          std::cout << "global configuration serial " << checked_conf->serial() << " ("
+                    << checked_conf->revoked_size() << " revoked certificates); written to "
+                    << a->conf_out << "\n";
+        }
+        return;
+      }
+      return Fail(exit_code, "no registry answered", last);
     });
   }
 
