@@ -356,6 +356,8 @@ TEST_CASE("A log whose newest record does not parse opens only damaged, and refu
     auto log = AuditLog::Open(f.Options());
     REQUIRE(log.ok());
     for (uint64_t i = 1; i <= 4; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+    REQUIRE((*log)->SealNow().ok());
+    REQUIRE((*log)->WitnessNow().ok());
   }
   {
     rocksdb::DB* raw = nullptr;
