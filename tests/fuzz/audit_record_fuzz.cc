@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "google/protobuf/stubs/logging.h"
 #include "audit/archive.h"
 #include "audit/internal/store.h"
 #include "proto/audit.pb.h"
@@ -22,6 +23,12 @@ namespace {
 void Require(bool condition) {
   if (!condition) std::abort();
 }
+
+// Protobuf logs every string field that is not UTF-8; refusing those is the point here.
+[[maybe_unused]] const bool kQuietProtobuf = [] {
+  google::protobuf::SetLogHandler(nullptr);
+  return true;
+}();
 
 }  // namespace
 
