@@ -29,9 +29,9 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-# Polls a command until it succeeds (30 s).
+# Polls a command until it succeeds (60 s: ASan daemons on a loaded 2-core machine start slowly).
 wait_for() {
-  for _ in $(seq 300); do
+  for _ in $(seq 600); do
     if eval "$1" >/dev/null 2>&1; then return 0; fi
     sleep 0.1
   done
@@ -66,7 +66,9 @@ start_ss() {
   "$SSD" --config "$SS/ss.toml" 2>"$TMP/ss.$LOGN.log" &
   SSPID=$!
   PIDS+=($SSPID)
-  wait_for "test -s $SS/listen.json"
+  # Serving, or exited: a daemon that refused to start says why in its log.
+  wait_for "test -s $SS/listen.json || ! kill -0 $SSPID" || true
+  test -s "$SS/listen.json" || fail "darvoza-ss did not start: $(cat "$TMP/ss.$LOGN.log")"
   OPS=$(json "$SS/listen.json" ops)
 }
 stop_ss() {

@@ -9,26 +9,19 @@
 //    whenever it is refused.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "google/protobuf/stubs/logging.h"
 #include "audit/archive.h"
 #include "audit/internal/store.h"
 #include "proto/audit.pb.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
+using darvoza::fuzz::Require;
 
-// Protobuf logs every string field that is not UTF-8; refusing those is the point here.
-[[maybe_unused]] const bool kQuietProtobuf = [] {
-  google::protobuf::SetLogHandler(nullptr);
-  return true;
-}();
+[[maybe_unused]] const bool kQuietProtobuf = darvoza::fuzz::QuietProtobufLog();
 
 }  // namespace
 
