@@ -51,7 +51,7 @@ REG=$(json "$TMP/reg/listen.json" public)
 SS=$TMP/ss1
 "$CLI" ss init --data-dir "$SS" --anchor "$TMP/reg/anchor.bin" --server-id UZ/GOV/70000001/ss1 \
   --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
-  --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
+  --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
 "$CLI" ss register --data-dir "$SS" >"$TMP/register.out" || true
 ID=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
 [ -n "$ID" ] || fail "no registration request: $(cat "$TMP/register.out")"
