@@ -416,9 +416,12 @@ void AuditLog::WitnessLoop() {
       changed = !SameOutcome(witness_status_, status);
       witness_status_ = status;
       witnessed_index_published_ = witnessed_index_;
-      witness_done_ = std::max(witness_done_, target);
     }
+    // Before the attempt counts as done: whoever waits for it (WitnessNow) then sees the
+    // callback's effects too. Without the lock: the callback may read the log's status.
     if (changed && options_.on_witness_status_change) options_.on_witness_status_change(status);
+    absl::MutexLock l(&witness_mu_);
+    witness_done_ = std::max(witness_done_, target);
   }
 }
 

@@ -94,7 +94,8 @@ struct AuditLogOptions {
   // sets this to stay up and say what is wrong; a tool leaves it false. Default: false.
   bool open_damaged = false;
   // Called on the witness thread whenever the status of a witness attempt differs (code or
-  // fault) from the previous attempt's; not called while it stays the same. Must be quick.
+  // fault) from the previous attempt's; not called while it stays the same. It has run when
+  // the WitnessNow that waited for that attempt returns. Must be quick.
   std::function<void(const absl::Status&)> on_witness_status_change;
 };
 
