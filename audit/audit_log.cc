@@ -4,7 +4,9 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/write_batch.h>
 
+#include <filesystem>
 #include <future>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,29 @@ namespace darvoza::audit {
 
 using internal::Store;
 
+namespace {
+
+// Bytes of the regular files under `path`; what cannot be looked at counts 0 (a file RocksDB
+// deletes while we walk).
+uint64_t DirectoryBytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (!it->is_regular_file(size_ec)) continue;
+    const uintmax_t size = it->file_size(size_ec);
+    if (!size_ec) total += size;
+  }
+  return total;
+}
+
+bool SameOutcome(const absl::Status& a, const absl::Status& b) {
+  return a.code() == b.code() && FaultCode(a) == FaultCode(b);
+}
+
+}  // namespace
+
 AuditLog::AuditLog(const AuditLogOptions& options)
     : options_(options), statistics_(rocksdb::CreateDBStatistics()) {}
 
@@ -30,7 +55,12 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
     absl::WriterMutexLock l(&log->db_mu_);
     DARVOZA_RETURN_IF_ERROR(log->OpenStore());
   }
-  DARVOZA_RETURN_IF_ERROR(log->LoadState());
+  if (absl::Status loaded = log->LoadState(); !loaded.ok()) {
+    // Skipping what cannot be read would hide records; failing would take the daemon down
+    // with no way to say why. Open refusing appends, and let the caller raise the alarm.
+    if (!options.open_damaged || loaded.code() != absl::StatusCode::kDataLoss) return loaded;
+    log->damage_ = loaded;
+  }
   log->last_seal_mono_ = options.clock->MonotonicNow();
   {
     absl::MutexLock l(&log->witness_mu_);
@@ -41,6 +71,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& 
       log->witnessed_index_ =
           std::max(log->witnessed_index_, (*marker)->first_seal_index() - 1);
     }
+    log->witnessed_index_published_ = log->witnessed_index_;
   }
   log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
   log->witness_thread_ = std::thread([p = log.get()] { p->WitnessLoop(); });
@@ -140,6 +171,11 @@ absl::Status AuditLog::LoadState() {
 }
 
 void AuditLog::Append(AppendRequest request, AppendCallback done) {
+  if (!damage_.ok()) {
+    done(Fault(absl::StatusCode::kDataLoss, faults::kAuditLogFailure,
+               absl::StrCat("audit log is damaged, nothing is appended: ", damage_.message())));
+    return;
+  }
   // Protobuf writes a `string` field that is not UTF-8 but refuses to parse it back: such a
   // record could never be read, verified or exported again, and as the newest record it would
   // keep the log from opening. Refuse it before it is in the chain.
@@ -290,6 +326,7 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
 }
 
 absl::Status AuditLog::MaybeSeal(bool force) {
+  if (!damage_.ok()) return force ? damage_ : absl::OkStatus();
   if (unsealed_hashes_.empty()) return absl::OkStatus();
   if (options_.seal_signer == nullptr) {
     return force ? absl::FailedPreconditionError("this audit log has no seal key")
@@ -373,8 +410,17 @@ void AuditLog::WitnessLoop() {
       target = witness_requested_;
     }
     absl::Status status = WitnessPending();
+    bool changed = false;
+    {
+      absl::MutexLock l(&witness_mu_);
+      changed = !SameOutcome(witness_status_, status);
+      witness_status_ = status;
+      witnessed_index_published_ = witnessed_index_;
+    }
+    // Before the attempt counts as done: whoever waits for it (WitnessNow) then sees the
+    // callback's effects too. Without the lock: the callback may read the log's status.
+    if (changed && options_.on_witness_status_change) options_.on_witness_status_change(status);
     absl::MutexLock l(&witness_mu_);
-    witness_status_ = status;
     witness_done_ = std::max(witness_done_, target);
   }
 }
@@ -453,6 +499,47 @@ absl::Status AuditLog::WitnessNow() {
 absl::Status AuditLog::witness_status() const {
   absl::MutexLock l(&witness_mu_);
   return witness_status_;
+}
+
+absl::StatusOr<AuditLogHealth> AuditLog::Health() {
+  AuditLogHealth health;
+  health.damage = damage_;
+  uint64_t witnessed_index = 0;
+  {
+    absl::MutexLock l(&witness_mu_);
+    health.witness = witness_status_;
+    witnessed_index = witnessed_index_published_;
+  }
+  uint64_t last_index = 0;
+  {
+    absl::MutexLock l(&mu_);
+    health.head_seq = head_seq_published_;
+    last_index = last_seal_index_published_;
+  }
+  {
+    absl::ReaderMutexLock l(&db_mu_);
+    if (store_ == nullptr) {
+      return Fault(absl::StatusCode::kUnavailable, faults::kAuditLogFailure,
+                   "audit store is closed after a failed write");
+    }
+    // A damaged log may not read its last seal: report what can be read.
+    auto last = store_->LastSeal();
+    if (!last.ok() && damage_.ok()) return last.status();
+    if (last.ok() && last->has_value()) {
+      health.last_seal_seq = (*last)->seal.last_seq();
+      health.last_sealed_at = FromUnixNanosField((*last)->seal.sealed_at_unix_nanos());
+    }
+    if (witnessed_index < last_index) {
+      health.unwitnessed_seals = last_index - witnessed_index;
+      DARVOZA_ASSIGN_OR_RETURN(auto oldest, store_->GetSeal(witnessed_index + 1));
+      if (oldest.has_value()) {
+        const absl::Time sealed_at = FromUnixNanosField(oldest->seal.sealed_at_unix_nanos());
+        health.unwitnessed_age = std::max(absl::ZeroDuration(), options_.clock->Now() - sealed_at);
+      }
+    }
+  }
+  health.disk_bytes = DirectoryBytes(options_.path);
+  return health;
 }
 
 uint64_t AuditLog::head_seq() const {

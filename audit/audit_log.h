@@ -87,6 +87,16 @@ struct AuditLogOptions {
   size_t write_buffer_bytes = 8u << 20;
   // RocksDB environment for fault injection in tests. Null: the default Env. Not owned.
   rocksdb::Env* env = nullptr;
+  // When the state read at open is unreadable (DATA_LOSS: the newest record, the unsealed
+  // tail, the last seal or the purge marker does not parse or is missing), open anyway and
+  // refuse every append and seal with DATA_LOSS instead of failing Open; Health().damage says
+  // why. Reads and exports still work, so an operator can inspect and archive the log. A daemon
+  // sets this to stay up and say what is wrong; a tool leaves it false. Default: false.
+  bool open_damaged = false;
+  // Called on the witness thread whenever the status of a witness attempt differs (code or
+  // fault) from the previous attempt's; not called while it stays the same. It has run when
+  // the WitnessNow that waited for that attempt returns. Must be quick.
+  std::function<void(const absl::Status&)> on_witness_status_change;
 };
 
 // One event to log. The log fills record.seq, record.prev_hash, and record.time_unix_nanos
@@ -131,6 +141,22 @@ struct ExportOptions {
   std::vector<std::string> global_configurations;
   // Extra certificates (DER) to carry, e.g. the issuers of the seal certificates.
   std::vector<std::string> certificates_der;
+};
+
+// What an operator watches: `darvoza ss status` and the darvoza_ss_audit_* metrics.
+struct AuditLogHealth {
+  // OK, or DATA_LOSS naming what was unreadable at open (see AuditLogOptions::open_damaged).
+  absl::Status damage;
+  // Status of the last witness attempt (OK when receipts are current).
+  absl::Status witness;
+  uint64_t head_seq = 0;
+  uint64_t last_seal_seq = 0;  // 0: nothing sealed yet
+  absl::Time last_sealed_at = absl::InfinitePast();
+  // Seals without a witness receipt, and the Clock time since the oldest of them was made
+  // (zero when there is none).
+  uint64_t unwitnessed_seals = 0;
+  absl::Duration unwitnessed_age = absl::ZeroDuration();
+  uint64_t disk_bytes = 0;  // the files under AuditLogOptions::path
 };
 
 struct LogStats {
@@ -219,6 +245,13 @@ class AuditLog final : public AuditQueries {
   uint64_t head_seq() const;
   // Status of the last witness attempt (OK when receipts are current).
   absl::Status witness_status() const;
+  // The log's health now. Reads the last seals from the store and the directory's size: cheap
+  // enough for every status call and metrics scrape. UNAVAILABLE when the store is closed
+  // after a failed write.
+  absl::StatusOr<AuditLogHealth> Health();
+  // OK, or why every append is refused (AuditLogOptions::open_damaged). Cheap; never changes
+  // after Open.
+  absl::Status damage() const { return damage_; }
 
   absl::StatusOr<StoredRecord> GetRecord(uint64_t seq) override;
   absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id) override;
@@ -287,7 +320,11 @@ class AuditLog final : public AuditQueries {
   uint64_t witness_requested_ ABSL_GUARDED_BY(witness_mu_) = 0;
   uint64_t witness_done_ ABSL_GUARDED_BY(witness_mu_) = 0;
   absl::Status witness_status_ ABSL_GUARDED_BY(witness_mu_);
+  uint64_t witnessed_index_published_ ABSL_GUARDED_BY(witness_mu_) = 0;
   uint64_t witnessed_index_ = 0;  // witness thread only
+
+  // Set by Open before the threads start, constant after.
+  absl::Status damage_;
 
   std::thread writer_;
   std::thread witness_thread_;

@@ -28,6 +28,9 @@ class AdminRecorder {
   // made the change already and report an error to the administrator (it is not undone).
   virtual void Record(const v1::AdminAction& action,
                       std::function<void(absl::Status)> done) = 0;
+  // OK unless Record is known to fail now (e.g. the audit log is damaged), then why. Callers
+  // check it before making a change, so that a change that cannot be recorded is not made.
+  virtual absl::Status CanRecord() const { return absl::OkStatus(); }
 };
 
 // Appends ADMIN_ACTION records to an audit log and waits until each is durable.
@@ -36,6 +39,7 @@ class AuditLogAdminRecorder final : public AdminRecorder {
   // `log` is not owned and must outlive the recorder.
   explicit AuditLogAdminRecorder(audit::AuditLog* log) : log_(log) {}
   void Record(const v1::AdminAction& action, std::function<void(absl::Status)> done) override;
+  absl::Status CanRecord() const override;
 
  private:
   audit::AuditLog* const log_;

@@ -36,6 +36,10 @@ grpc::ServerUnaryReactor* ChangeAndRecord(grpc::CallbackServerContext* ctx,
                                           AdminRecorder* recorder, absl::string_view action,
                                           std::string subject, std::string detail,
                                           Change change) {
+  if (absl::Status recordable = recorder->CanRecord(); !recordable.ok()) {
+    return Done(ctx, absl::Status(recordable.code(),
+                                  absl::StrCat("nothing was changed: ", recordable.message())));
+  }
   absl::Status s = change();
   if (!s.ok()) return Done(ctx, s);
   auto* reactor = ctx->DefaultReactor();

@@ -15,4 +15,6 @@ void AuditLogAdminRecorder::Record(const v1::AdminAction& action,
                });
 }
 
+absl::Status AuditLogAdminRecorder::CanRecord() const { return log_->damage(); }
+
 }  // namespace darvoza::ss

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
+#include "common/faults.h"
 #include "common/files.h"
 #include "common/globalconf.h"
 #include "common/grpc_server.h"
@@ -128,7 +129,32 @@ absl::Status Node::Open() {
     seal_cert_sha256_ = seal->cert->sha256();
     audit_options.witness = witness_.get();
   }
+  audit_options.open_damaged = true;
+  audit_options.on_witness_status_change = [](const absl::Status& status) {
+    if (FaultCode(status) == faults::kWitnessHeadMismatch) {
+      // The event the witness exists to catch: the log no longer continues what the registry
+      // holds for this server (a restored backup, a rewritten or forked log).
+      std::fprintf(stderr,
+                   "darvoza-ss: ALARM: the registry's witness refused our seal: %s; new seals "
+                   "stay unwitnessed until this is resolved (docs/operator.md, audit log "
+                   "alarms)\n",
+                   std::string(status.message()).c_str());
+    } else if (status.ok()) {
+      std::fprintf(stderr, "darvoza-ss: audit seals are witnessed again\n");
+    } else {
+      std::fprintf(stderr, "darvoza-ss: audit seal not witnessed: %s\n",
+                   status.ToString().c_str());
+    }
+  };
   DARVOZA_ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(audit_options));
+  if (auto health = audit_->Health(); health.ok() && !health->damage.ok()) {
+    audit_damage_ = health->damage;
+    std::fprintf(stderr,
+                 "darvoza-ss: ALARM: the audit log is damaged (%s): every exchange and "
+                 "administrative change is refused and health is NOT_SERVING; repair it as "
+                 "docs/operator.md describes (a damaged audit log)\n",
+                 std::string(audit_damage_.message()).c_str());
+  }
   recorder_ = std::make_unique<AuditLogAdminRecorder>(audit_.get());
   client_auth_ = std::make_unique<ClientAuthenticator>(state_.get());
 
@@ -161,6 +187,21 @@ absl::Status Node::Open() {
                  absl::ToDoubleSeconds(FromUnixNanosField(cert.not_after_unix_nanos()) - now));
     }
     m.SetGauge("darvoza_ss_maintenance", maintenance_.load() ? 1 : 0);
+    m.SetGauge("darvoza_ss_audit_damaged", audit_damage_.ok() ? 0 : 1);
+    auto health = audit_->Health();
+    if (!health.ok()) return;  // a closed store after a failed write: the gauges keep their last
+    m.SetGauge("darvoza_ss_audit_head_seq", static_cast<double>(health->head_seq));
+    m.SetGauge("darvoza_ss_audit_last_seal_seq", static_cast<double>(health->last_seal_seq));
+    m.SetGauge("darvoza_ss_audit_last_seal_timestamp_seconds",
+               health->last_seal_seq == 0 ? 0 : absl::ToUnixSeconds(health->last_sealed_at));
+    m.SetGauge("darvoza_ss_audit_unwitnessed_seals",
+               static_cast<double>(health->unwitnessed_seals));
+    m.SetGauge("darvoza_ss_audit_unwitnessed_age_seconds",
+               absl::ToDoubleSeconds(health->unwitnessed_age));
+    m.SetGauge("darvoza_ss_audit_disk_bytes", static_cast<double>(health->disk_bytes));
+    m.SetGauge("darvoza_ss_audit_witness_ok", health->witness.ok() ? 1 : 0);
+    m.SetGauge("darvoza_ss_audit_witness_head_mismatch",
+               FaultCode(health->witness) == faults::kWitnessHeadMismatch ? 1 : 0);
   });
   metrics_->Increment("darvoza_ss_handshake_refusals_total", 0);
 
@@ -271,7 +312,7 @@ absl::Status Node::StartServers() {
     ops_listener_ = std::move(started.listener);
     addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
     if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
-      health->SetServingStatus(!maintenance_.load());
+      health->SetServingStatus(Serving());
     }
   }
   return absl::OkStatus();
@@ -306,7 +347,7 @@ void Node::SetMaintenance(bool on) {
   maintenance_.store(on);
   if (ops_server_ != nullptr) {
     if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
-      health->SetServingStatus(!on);
+      health->SetServingStatus(Serving());
     }
   }
 }
@@ -344,6 +385,7 @@ v1::StatusReport Node::Status() {
     report.set_last_registry_contact_unix_nanos(ToUnixNanosField(conf_->last_registry_contact()));
   }
   for (const auto& w : renewer_->Warnings()) report.add_warnings(w);
+  FillAuditStatus(report);
   // The audit log takes its seal key at open: a renewed seal certificate is used from the next
   // start of the daemon on.
   if (auto seal = keys_->SealSigner(); seal.ok() && !seal_cert_sha256_.empty() &&
@@ -353,6 +395,41 @@ v1::StatusReport Node::Status() {
         "that the audit log seals with the new one");
   }
   return report;
+}
+
+bool Node::Serving() const { return !maintenance_.load() && audit_damage_.ok(); }
+
+void Node::FillAuditStatus(v1::StatusReport& report) {
+  v1::AuditLogStatus* out = report.mutable_audit();
+  if (!audit_damage_.ok()) {
+    out->set_damaged(true);
+    out->set_damage(std::string(audit_damage_.message()));
+    report.add_warnings(absl::StrCat(
+        "the audit log is damaged (", audit_damage_.message(),
+        "): exchanges are refused; see docs/operator.md, a damaged audit log"));
+  }
+  auto health = audit_->Health();
+  if (!health.ok()) {
+    report.add_warnings(absl::StrCat("audit log: ", health.status().message()));
+    return;
+  }
+  out->set_head_seq(health->head_seq);
+  out->set_last_seal_seq(health->last_seal_seq);
+  if (health->last_seal_seq != 0) {
+    out->set_last_sealed_at_unix_nanos(ToUnixNanosField(health->last_sealed_at));
+  }
+  out->set_unwitnessed_seals(health->unwitnessed_seals);
+  out->set_unwitnessed_age_nanos(absl::ToInt64Nanoseconds(health->unwitnessed_age));
+  out->set_disk_bytes(health->disk_bytes);
+  out->set_witness_code(static_cast<int32_t>(health->witness.code()));
+  out->set_witness_fault(FaultCode(health->witness));
+  out->set_witness_message(std::string(health->witness.message()));
+  if (FaultCode(health->witness) == faults::kWitnessHeadMismatch) {
+    report.add_warnings(
+        "the registry's witness refuses this server's seals (WitnessHeadMismatch): the audit "
+        "log does not continue the head the registry holds; see docs/operator.md, audit log "
+        "alarms");
+  }
 }
 
 void Node::Shutdown() {

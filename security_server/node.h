@@ -7,8 +7,8 @@
 //   client      plaintext, loopback only: the exchange's generic pass-through service only
 //   client_tls  mutual TLS (IS pins checked per call): the same generic service only
 //   admin       Unix socket 0600 + admin token: SecurityServerAdmin, server reflection
-//   ops         no client authentication, read only: gRPC health (maintenance mode turns it
-//               NOT_SERVING) and SecurityServerOps.Metrics
+//   ops         no client authentication, read only: gRPC health (maintenance mode or a
+//               damaged audit log turns it NOT_SERVING) and SecurityServerOps.Metrics
 // Once serving it writes the bound addresses to <data dir>/listen.json:
 //   {"ss": "...", "client": "...", "client_tls": "...", "admin": "unix:...", "ops": "..."}
 // It renews certificates before they expire (renewal.h) and switches the TLS identity over
@@ -96,6 +96,10 @@ class Node {
   absl::Status StartServers();
   absl::Status WriteListenFile();
   void RenewalLoop();
+  // The ops port's health: not in maintenance and the audit log not damaged.
+  bool Serving() const;
+  // The audit part of the status report, and its warnings.
+  void FillAuditStatus(v1::StatusReport& report);
 
   const SsConfig config_;
   Clock* const clock_;
@@ -129,6 +133,8 @@ class Node {
   std::unique_ptr<ConnectionListener> ops_listener_;
   NodeAddresses addresses_;
   std::atomic<bool> maintenance_{false};
+  // Why the audit log refuses appends (set by Open, constant after); OK when it does not.
+  absl::Status audit_damage_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -284,19 +284,23 @@ absl::StatusOr<std::string> Store::GetBody(absl::string_view sha256) {
 }
 
 absl::StatusOr<std::optional<StoredRecord>> Store::LastRecord() {
+  DARVOZA_ASSIGN_OR_RETURN(std::optional<uint64_t> seq, LastRecordSeq());
+  if (!seq.has_value()) return std::optional<StoredRecord>();
+  DARVOZA_ASSIGN_OR_RETURN(StoredRecord rec, GetRecord(*seq));
+  return std::optional<StoredRecord>(std::move(rec));
+}
+
+absl::StatusOr<std::optional<uint64_t>> Store::LastRecordSeq() {
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   it->SeekForPrev(RecordKey(UINT64_MAX));
   if (!it->Valid()) {
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
-    return std::optional<StoredRecord>();
+    return std::optional<uint64_t>();
   }
   const rocksdb::Slice key = it->key();
-  if (key.size() != 9 || key[0] != 'c') return std::optional<StoredRecord>();
-  DARVOZA_ASSIGN_OR_RETURN(StoredRecord rec,
-                           ParseRecord(DecodeU64(absl::string_view(key.data() + 1, 8)),
-                                       it->value().ToString()));
-  return std::optional<StoredRecord>(std::move(rec));
+  if (key.size() != 9 || key[0] != 'c') return std::optional<uint64_t>();
+  return std::optional<uint64_t>(DecodeU64(absl::string_view(key.data() + 1, 8)));
 }
 
 absl::StatusOr<std::optional<Store::SealEntry>> Store::GetSeal(uint64_t index) {
@@ -390,9 +394,13 @@ absl::StatusOr<v1::AuditArchive> Store::Export(const ExportOptions& options,
   v1::AuditArchive archive;
   archive.set_format("darvoza.audit.archive.v1");
   DARVOZA_ASSIGN_OR_RETURN(auto marker, GetPurgeMarker());
-  DARVOZA_ASSIGN_OR_RETURN(auto last_record, LastRecord());
+  DARVOZA_ASSIGN_OR_RETURN(std::optional<uint64_t> last_record, LastRecordSeq());
   const uint64_t kept_first = marker.has_value() ? marker->last_purged_seq() + 1 : 1;
-  const uint64_t head = last_record.has_value() ? last_record->seq : kept_first - 1;
+  uint64_t head = last_record.has_value() ? *last_record : kept_first - 1;
+  // Records cut off after they were sealed: the archive claims the sealed range, so that the
+  // verifier names the first missing record instead of accepting the shorter log.
+  DARVOZA_ASSIGN_OR_RETURN(auto last_seal, LastSeal());
+  if (last_seal.has_value()) head = std::max(head, last_seal->seal.last_seq());
   uint64_t first = std::max(options.first_seq, kept_first);
   uint64_t last = options.last_seq == 0 ? head : std::min(options.last_seq, head);
   // Whole seals only, so every seal in the archive can be checked.

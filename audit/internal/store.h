@@ -79,6 +79,9 @@ class Store {
 
   // The last record (seq, bytes), if any.
   absl::StatusOr<std::optional<StoredRecord>> LastRecord();
+  // The seq of the last record, if any, without parsing it: an export carries a record that
+  // does not parse as stored, for the verifier to name.
+  absl::StatusOr<std::optional<uint64_t>> LastRecordSeq();
   // The last seal (index, signed seal, parsed seal), if any.
   struct SealEntry {
     uint64_t index = 0;

@@ -2,9 +2,12 @@
 // (audit/audit_log.h). Time comes from a SimulatedClock.
 #include "audit/audit_log.h"
 
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
 #include <rocksdb/statistics.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/archive.h"
+#include "audit/internal/store.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
 #include "tests/audit/audit_test_util.h"
@@ -300,6 +304,89 @@ TEST_CASE("Write a CLI fixture", "[.cli-fixture]") {
                                      f.pki.SignedGlobalConfBlob());
   darvoza::testing::WriteFileForTest(std::string(out) + "/witness-head.receipt",
                                      f.witness->LatestReceipt().SerializeAsString());
+}
+
+}  // namespace
+}  // namespace darvoza::audit
+
+namespace darvoza::audit {
+namespace {
+
+TEST_CASE("Health shows the last seal, the unwitnessed seals and their age, and disk use",
+          "[audit][health]") {
+  LogFixture f;
+  std::atomic<int> changes{0};
+  AuditLogOptions options = f.Options();
+  options.on_witness_status_change = [&changes](const absl::Status&) { ++changes; };
+  auto log = AuditLog::Open(options);
+  REQUIRE(log.ok());
+  f.witness->set_reachable(false);
+  for (uint64_t i = 1; i <= 3; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+  const absl::Time sealed_at = f.clock.Now();
+  REQUIRE((*log)->SealNow().ok());
+  CHECK_FALSE((*log)->WitnessNow().ok());
+  CHECK_FALSE((*log)->WitnessNow().ok());  // the same refusal again: no second change
+  f.clock.Advance(absl::Seconds(30));
+  auto health = (*log)->Health();
+  REQUIRE(health.ok());
+  CHECK(health->damage.ok());
+  CHECK(health->witness.code() == absl::StatusCode::kUnavailable);
+  CHECK(health->head_seq == 3);
+  CHECK(health->last_seal_seq == 3);
+  CHECK(health->last_sealed_at == sealed_at);
+  CHECK(health->unwitnessed_seals == 1);
+  CHECK(health->unwitnessed_age == absl::Seconds(30));
+  CHECK(health->disk_bytes > 0);
+  CHECK(changes.load() == 1);
+
+  f.witness->set_reachable(true);
+  REQUIRE((*log)->WitnessNow().ok());
+  health = (*log)->Health();
+  REQUIRE(health.ok());
+  CHECK(health->witness.ok());
+  CHECK(health->unwitnessed_seals == 0);
+  CHECK(health->unwitnessed_age == absl::ZeroDuration());
+  CHECK(changes.load() == 2);
+}
+
+TEST_CASE("A log whose newest record does not parse opens only damaged, and refuses appends",
+          "[audit][health]") {
+  LogFixture f;
+  {
+    auto log = AuditLog::Open(f.Options());
+    REQUIRE(log.ok());
+    for (uint64_t i = 1; i <= 4; ++i) REQUIRE((*log)->AppendAndWait(MakeRequest(i)).ok());
+    REQUIRE((*log)->SealNow().ok());
+    REQUIRE((*log)->WitnessNow().ok());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options options;
+    REQUIRE(rocksdb::DB::Open(options, f.path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    REQUIRE(db->Put(rocksdb::WriteOptions(), internal::RecordKey(4), std::string(12, '\xff')).ok());
+  }
+  auto refused = AuditLog::Open(f.Options());
+  CHECK(refused.status().code() == absl::StatusCode::kDataLoss);
+
+  AuditLogOptions options = f.Options();
+  options.open_damaged = true;
+  auto log = AuditLog::Open(options);
+  REQUIRE(log.ok());
+  auto health = (*log)->Health();
+  REQUIRE(health.ok());
+  CHECK(health->damage.code() == absl::StatusCode::kDataLoss);
+  CHECK(absl::StrContains(health->damage.message(), "record 4 does not parse"));
+  auto appended = (*log)->AppendAndWait(MakeRequest(5));
+  CHECK(appended.status().code() == absl::StatusCode::kDataLoss);
+  CHECK(FaultCode(appended.status()) == faults::kAuditLogFailure);
+  CHECK_FALSE((*log)->SealNow().ok());
+  // Nothing is skipped: what is stored is still read, exported and named by the verifier.
+  CHECK((*log)->GetRecord(3).ok());
+  VerifyReport report = VerifyStore(**log, f.pki.Options());
+  INFO(report.ToText());
+  CHECK_FALSE(report.ok);
+  CHECK(report.bad_seq == 4);
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -542,6 +544,36 @@ void AddGroupCommands(CLI::App& ss, int* exit_code) {
   });
 }
 
+// The audit lines of `ss status`. The witness's message came from the registry: escaped, as a
+// terminal must not interpret it.
+void PrintAuditStatus(const v1::AuditLogStatus& a, absl::Time now) {
+  std::cout << "audit log  head " << a.head_seq() << ", last seal ";
+  if (a.last_seal_seq() == 0) {
+    std::cout << "none";
+  } else {
+    std::cout << a.last_seal_seq() << " at " << Time(a.last_sealed_at_unix_nanos()) << " ("
+              << absl::FormatDuration(absl::Trunc(
+                     now - FromUnixNanosField(a.last_sealed_at_unix_nanos()), absl::Seconds(1)))
+              << " ago)";
+  }
+  std::cout << ", disk " << a.disk_bytes() << " bytes\n";
+  std::cout << "  witness  ";
+  if (a.witness_code() == 0) {
+    std::cout << "OK";
+  } else {
+    std::cout << "REFUSED "
+              << (a.witness_fault().empty() ? absl::StatusCodeToString(
+                                                  static_cast<absl::StatusCode>(a.witness_code()))
+                                            : absl::CHexEscape(a.witness_fault()))
+              << ": " << absl::CHexEscape(a.witness_message());
+  }
+  std::cout << "; unwitnessed seals " << a.unwitnessed_seals() << ", unwitnessed for "
+            << absl::FormatDuration(
+                   absl::Trunc(absl::Nanoseconds(a.unwitnessed_age_nanos()), absl::Seconds(1)))
+            << "\n";
+  if (a.damaged()) std::cout << "  DAMAGED  " << absl::CHexEscape(a.damage()) << "\n";
+}
+
 void AddStatusCommands(CLI::App& ss, int* exit_code) {
   auto dir = std::make_shared<std::string>();
   auto* status = ss.add_subcommand(
@@ -582,6 +614,7 @@ void AddStatusCommands(CLI::App& ss, int* exit_code) {
     for (const auto& s : r->hosted_in_conf()) std::cout << " " << FormatSubsystemId(s);
     std::cout << "\nregistry  " << (r->registry_reachable() ? "reachable" : "UNREACHABLE")
               << ", last contact " << Time(r->last_registry_contact_unix_nanos()) << "\n";
+    PrintAuditStatus(r->audit(), now);
     for (const auto& w : r->warnings()) std::cout << "WARNING: " << w << "\n";
   });
   auto m_dir = std::make_shared<std::string>();
