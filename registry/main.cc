@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "darvoza-registry: --config FILE is required\n");
     return 2;
   }
-  darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
+  darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.

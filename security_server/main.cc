@@ -13,7 +13,7 @@
 #include "security_server/node.h"
 
 int main(int argc, char** argv) {
-  darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
+  darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.

@@ -33,7 +33,7 @@ extern "C" const char* __lsan_default_options() {
 }
 
 int main(int argc, char** argv) {
-  darvoza::RestrictTlsToVersion13();  // before the first gRPC TLS credentials (common/tls.h)
+  darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
   setenv("DARVOZA_BUILD_DIR", DARVOZA_BUILD_DIR_DEFAULT, 0);
   setenv("DARVOZA_SOURCE_DIR", DARVOZA_SOURCE_DIR_DEFAULT, 0);
   return Catch::Session().run(argc, argv);

@@ -18,7 +18,7 @@ constexpr int kUsageError = 2;
 }  // namespace
 
 int main(int argc, char** argv) {
-  darvoza::RestrictTlsToVersion13();  // before any credentials (common/tls.h)
+  darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
   // CLI11 answers --version as soon as it meets it, before it looks at the rest of the line, so
   // `darvoza --version --bogus` would print the version and exit 0: --version stands alone.
   for (int i = 1; i < argc; ++i) {
