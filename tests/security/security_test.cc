@@ -726,6 +726,9 @@ TEST_CASE("Security: TLS peers that are not the consumer SS never reach the prov
 // Backend answers.
 
 constexpr char kHostileService[] = "darvoza.test.Hostile";
+// The same backend under a second service code with a short timeout, for the slow case only: a
+// short timeout on every case made the 17 MiB one time out instead on a loaded machine.
+constexpr char kHostileSlowService[] = "darvoza.test.HostileSlow";
 
 // Registers `service_code` of the tax registry on the provider SS with a grpc:// backend at
 // `backend` (a timeout of its own when not 0) and grants it to the benefits subsystem.
@@ -832,12 +835,14 @@ TEST_CASE("Security: backend answers that cannot be passed on get ServiceFailed"
   HostileCase c;
   TwoAgencies& a = c.a;
   HostileBackend hostile;
-  // A short timeout of its own, so the slow case ends at the provider.
-  AddGrantedService(a, kHostileService, hostile.address(), /*timeout_millis=*/300);
+  AddGrantedService(a, kHostileService, hostile.address());
+  AddGrantedService(a, kHostileSlowService, hostile.address(), /*timeout_millis=*/300);
   auto channel = Plain(a.consumer->client_address());
   auto call = [&](const std::string& method) {
-    return CallGeneric(channel, absl::StrCat("/", kHostileService, "/", method),
-                       BenefitsCallsTax(), "");
+    return CallGeneric(
+        channel,
+        absl::StrCat("/", method == "Slow" ? kHostileSlowService : kHostileService, "/", method),
+        BenefitsCallsTax(), "");
   };
   const std::string kServiceFailed = "Server.ServerProxy.ServiceFailed";
   for (const char* method :
