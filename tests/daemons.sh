@@ -21,9 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for COMMAND: polls COMMAND (a string for eval) until it succeeds; fails after 30 s.
+# wait_for COMMAND: polls COMMAND (a string for eval) until it succeeds; fails after 60 s (ASan
+# daemons on a loaded 2-core machine start slowly).
 wait_for() {
-  for _ in $(seq 300); do
+  for _ in $(seq 600); do
     if eval "$1" >/dev/null 2>&1; then return 0; fi
     sleep 0.1
   done
@@ -43,4 +44,19 @@ start_registry() {
   PIDS+=($!)
   wait_for "test -s $TMP/reg/listen.json"
   REG=$(json "$TMP/reg/listen.json" public)
+}
+
+# register_ss DIR SERVER_ID: `darvoza ss init` of a security server in DIR (its ports chosen by
+# the system, the registry at $REG), then its registration request, approved by the registry's
+# administrator. The member must exist already.
+register_ss() {
+  "$CLI" ss init --data-dir "$1" --anchor "$TMP/reg/anchor.bin" --server-id "$2" \
+    --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
+    --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
+  "$CLI" ss register --data-dir "$1" >"$TMP/register.out" || true
+  local id
+  id=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
+  [ -n "$id" ] || { echo "no pending registration request: $(cat "$TMP/register.out")"; return 1; }
+  "$CLI" registry request approve "$id" --data-dir "$TMP/reg" >/dev/null
+  "$CLI" ss register --data-dir "$1" | grep -q APPROVED
 }

@@ -27,16 +27,7 @@ start_registry
 
 SERVER=UZ/GOV/70000001/ss1
 SS=$TMP/ss1  # the security server's <data dir>
-"$CLI" ss init --data-dir "$SS" --anchor "$TMP/reg/anchor.bin" --server-id "$SERVER" \
-  --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
-  --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
-set +e
-"$CLI" ss register --data-dir "$SS" >"$TMP/register.out"
-set -e
-ID=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
-[ -n "$ID" ] || fail "no pending registration request"
-"$CLI" registry request approve "$ID" --data-dir "$TMP/reg" >/dev/null
-"$CLI" ss register --data-dir "$SS" | grep -q APPROVED
+register_ss "$SS" "$SERVER"
 
 start_ss() {
   rm -f "$SS/listen.json"

@@ -11,52 +11,18 @@
 # Exit 77 (skipped) when the binaries are not built.
 set -euo pipefail
 MODE=${1:?tamper or health}
-BUILD=${DARVOZA_BUILD_DIR:?}
-CLI=$BUILD/tools/darvoza
-REGD=$BUILD/registry/darvoza-registry
-SSD=$BUILD/security_server/darvoza-ss
+source "$(dirname "$0")/../daemons.sh"
 TAMPER=$BUILD/tests/audit/audit_tamper
-for b in "$CLI" "$REGD" "$SSD" "$TAMPER"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
+require_built "$CLI" "$REGD" "$SSD" "$TAMPER"
 command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
 
-TMP=$(mktemp -d /tmp/ssaudit.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
 fail() { echo "FAIL: $*"; exit 1; }
-# Polls a command until it succeeds (60 s: ASan daemons on a loaded 2-core machine start slowly).
-wait_for() {
-  for _ in $(seq 600); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1"; return 1
-}
-json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
 
-"$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
-  --public-listen 127.0.0.1:0 >/dev/null
-sed -i 's/^ops_listen.*/ops_listen = "127.0.0.1:0"/' "$TMP/reg/registry.toml"
-"$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
-PIDS+=($!)
-wait_for "test -s $TMP/reg/listen.json"
-REG=$(json "$TMP/reg/listen.json" public)
+start_registry
 "$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
 
 SS=$TMP/ss1
-"$CLI" ss init --data-dir "$SS" --anchor "$TMP/reg/anchor.bin" --server-id UZ/GOV/70000001/ss1 \
-  --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
-  --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
-"$CLI" ss register --data-dir "$SS" >"$TMP/register.out" || true
-ID=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
-[ -n "$ID" ] || fail "no registration request: $(cat "$TMP/register.out")"
-"$CLI" registry request approve "$ID" --data-dir "$TMP/reg" >/dev/null
-"$CLI" ss register --data-dir "$SS" | grep -q APPROVED
+register_ss "$SS" UZ/GOV/70000001/ss1
 
 SSPID=""
 LOGN=0

@@ -65,16 +65,7 @@ echo "ok: registry on the first one's admin socket refused (rc $rc)"
 # --- Security server: a registered one, running; a copy of its directory made before it
 # started is the second one (its own database and admin socket, the same certificates).
 SS=$TMP/ss1
-"$CLI" ss init --data-dir "$SS" --anchor "$TMP/reg/anchor.bin" --server-id UZ/GOV/70000001/ss1 \
-  --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
-  --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
-set +e
-"$CLI" ss register --data-dir "$SS" >"$TMP/register.out"
-set -e
-ID=$(sed -n 's/^registration request \([0-9a-f]*\): PENDING$/\1/p' "$TMP/register.out")
-[ -n "$ID" ] || { echo "no pending registration"; cat "$TMP/register.out"; exit 1; }
-"$CLI" registry request approve "$ID" --data-dir "$TMP/reg" >/dev/null
-"$CLI" ss register --data-dir "$SS" | grep -q APPROVED
+register_ss "$SS" UZ/GOV/70000001/ss1
 SS2=$TMP/ss2
 cp -a "$SS" "$SS2"
 sed "s#$SS#$SS2#g" "$SS2/ss.toml" >"$SS2/base.toml"
