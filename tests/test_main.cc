@@ -28,6 +28,7 @@ CATCH_REGISTER_LISTENER(RanRecorder)
 // Read by the sanitizer runtimes at start-up, before main(). The leak suppressions list
 // third-party frames only (tests/lsan.supp says why for each).
 extern "C" const char* __asan_default_options() { return "quarantine_size_mb=4:detect_leaks=1"; }
+extern "C" const char* __ubsan_default_options() { return "halt_on_error=1:print_stacktrace=1"; }
 extern "C" const char* __lsan_default_options() {
   return "suppressions=" DARVOZA_LSAN_SUPPRESSIONS ":print_suppressions=0";
 }

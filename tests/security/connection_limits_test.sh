@@ -9,28 +9,10 @@
 #     accepting for good after one EMFILE; common/grpc_server's ConnectionListener must not.
 # Every wait polls a condition with a deadline. Exit 77 (skipped) when the binaries are not built.
 set -euo pipefail
-BUILD=${DARVOZA_BUILD_DIR:?}
-CLI=$BUILD/tools/darvoza
-REGD=$BUILD/registry/darvoza-registry
-for b in "$CLI" "$REGD"; do [ -x "$b" ] || { echo "skip: $b not built"; exit 77; }; done
+source "$(dirname "$0")/../daemons.sh"
+require_built "$CLI" "$REGD"
 for t in python3 curl prlimit; do command -v $t >/dev/null || { echo "skip: no $t"; exit 77; }; done
-
-TMP=$(mktemp -d /tmp/connlim.XXXXXX)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-wait_for() {  # COMMAND: polls until it succeeds (60 s)
-  for _ in $(seq 600); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "FAIL: timed out waiting for: $1"; return 1
-}
-json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
+PID=""  # the running registry (also in PIDS, which daemons.sh stops on exit)
 
 # health HOST:PORT: the standard health service's answer on a plaintext port, as "SERVING" etc.
 health() {
@@ -55,11 +37,16 @@ start() {  # [prlimit args...]: starts the registry, waits for its listen.json
   rm -f "$TMP/reg/listen.json"
   "$@" "$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
   PID=$!
+  PIDS+=("$PID")
   wait_for "test -s $TMP/reg/listen.json"
   PUBLIC=$(json "$TMP/reg/listen.json" public)
   OPS=$(json "$TMP/reg/listen.json" ops)
 }
-stop() { kill -TERM "$PID"; wait "$PID" || true; PID=""; }
+stop() {  # and forget it, so that the exit clean-up never signals a reused pid
+  kill -TERM "$PID"; wait "$PID" || true
+  local kept=() p; for p in "${PIDS[@]}"; do [ "$p" = "$PID" ] || kept+=("$p"); done
+  PIDS=("${kept[@]}"); PID=""
+}
 
 # --- 1 and 2: short idle and handshake timeouts.
 { cat "$TMP/base.toml"; echo "idle_connection_timeout_seconds = 1"; echo "handshake_timeout_seconds = 2"; } \
@@ -116,7 +103,10 @@ stop
 # connections open until the test releases them.
 { cat "$TMP/base.toml"; echo "handshake_timeout_seconds = 600"; } >"$TMP/reg/registry.toml"
 LIMIT=160
-start prlimit --nofile=$LIMIT:$LIMIT
+# Out of descriptors, the sanitizer build's vptr check cannot probe memory and reports valid
+# objects (cmake/DarvozaOptions.cmake): here, and only here, such reports do not stop the
+# daemon; any other undefined behaviour still does, and the log is checked below.
+start env UBSAN_OPTIONS=halt_on_error=0:print_stacktrace=1 prlimit --nofile=$LIMIT:$LIMIT
 [ "$(health "$OPS")" = SERVING ] || { echo "FAIL: health is not SERVING at start"; exit 1; }
 echo "registry uses $(ls /proc/$PID/fd | wc -l) of $LIMIT descriptors before the flood"
 mkfifo "$TMP/release"
@@ -140,10 +130,17 @@ echo "ok: the daemon ran out of descriptors: $(grep -m1 'descriptor limit reache
 echo go >"$TMP/release"
 wait $FLOOD
 # After the release the flooded listener accepts again: a new call succeeds and says SERVING.
-wait_for "[ \"\$(health $OPS)\" = SERVING ]"
+if ! wait_for "[ \"\$(health $OPS)\" = SERVING ]"; then
+  echo "FAIL: health after the release: $(health "$OPS"); the daemon holds" \
+    "$(ls /proc/$PID/fd | wc -l) descriptors; its log:"
+  tail -20 "$TMP/reg.log"; exit 1
+fi
 echo "ok: health SERVING on the flooded port after the release"
 grep -q "accepting again" "$TMP/reg.log" || { echo "FAIL: no 'accepting again' in the log"; cat "$TMP/reg.log"; exit 1; }
 # And the daemon as a whole still works: an admin command through the CLI.
 "$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
 kill -0 "$PID" || { echo "FAIL: the registry died"; exit 1; }
+if grep "runtime error" "$TMP/reg.log" | grep -v "does not point to an object of type"; then
+  echo "FAIL: undefined behaviour other than the vptr check's false report"; exit 1
+fi
 echo "ok"
