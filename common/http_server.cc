@@ -39,6 +39,8 @@ struct ServerState {
   bool stopped ABSL_GUARDED_BY(mu) = false;
   // The threads are gone: a reply now cannot be written.
   bool closed ABSL_GUARDED_BY(mu) = false;
+
+  bool Idle() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return in_flight == 0; }
 };
 
 bool SafeHeaderText(absl::string_view text) {
@@ -324,10 +326,7 @@ class HttpServerImpl final : public HttpServer {
       if (state_->stopped) return;
       state_->stopped = true;
       // Replies of handlers still running are written until the grace ends.
-      auto idle = [s = state_.get()]() ABSL_SHARED_LOCKS_REQUIRED(s->mu) {
-        return s->in_flight == 0;
-      };
-      state_->mu.AwaitWithTimeout(absl::Condition(&idle), grace);
+      state_->mu.AwaitWithTimeout(absl::Condition(state_.get(), &ServerState::Idle), grace);
       state_->closed = true;
     }
     net::post(acceptor_.get_executor(), [this] {

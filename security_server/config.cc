@@ -94,7 +94,8 @@ std::string FormatSsConfig(const SsConfig& c) {
       "server_id = ", q(c.server_id), "\n", "anchor = ", q(c.anchor), "\n",
       "ss_listen = ", q(c.ss_listen), "\n", "ss_address = ", q(c.ss_address), "\n",
       "client_listen = ", q(c.client_listen), "\n", "client_tls_listen = ",
-      q(c.client_tls_listen), "\n", "rest_listen = ", q(c.rest_listen), "\n", "admin_socket = ", q(c.admin_socket), "\n",
+      q(c.client_tls_listen), "\n", "rest_listen = ", q(c.rest_listen), "\n",
+      "admin_socket = ", q(c.admin_socket), "\n",
       "ops_listen = ", q(c.ops_listen), "\n", "registry_addresses = [",
       absl::StrJoin(registries, ", "), "]\n", "conf_poll_interval_seconds = ",
       absl::ToInt64Seconds(c.conf_poll_interval), "\n");

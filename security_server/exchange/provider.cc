@@ -330,14 +330,20 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     request.method = call.method();
     request.url = HttpBackendUrl(service_.backend(), call.path(), call.query());
     for (const v1::MetadataEntry& entry : call.headers()) {
-      if (IsForwardedHttpHeader(entry.key())) request.headers.emplace_back(entry.key(), entry.value());
+      if (IsForwardedHttpHeader(entry.key())) {
+        request.headers.emplace_back(entry.key(), entry.value());
+      }
     }
     request.headers.emplace_back("X-Road-Client", FormatSubsystemId(envelope_.client()));
     request.headers.emplace_back("X-Road-Service", FormatServiceId(envelope_.service()));
     request.headers.emplace_back("X-Road-Id", envelope_.message_id());
     request.headers.emplace_back("X-Road-Request-Id", crypto::HexEncode(envelope_.nonce()));
-    if (!envelope_.user_id().empty()) request.headers.emplace_back("X-Road-UserId", envelope_.user_id());
-    if (!envelope_.issue().empty()) request.headers.emplace_back("X-Road-Issue", envelope_.issue());
+    if (!envelope_.user_id().empty()) {
+      request.headers.emplace_back("X-Road-UserId", envelope_.user_id());
+    }
+    if (!envelope_.issue().empty()) {
+      request.headers.emplace_back("X-Road-Issue", envelope_.issue());
+    }
     request.body = request_.body();
     const absl::Duration timeout = BackendTimeout();
     request.timeout = timeout;

@@ -79,7 +79,9 @@ TEST_CASE("ValidateStatusMessage: UTF-8 without control characters, bounded",
 }
 
 TEST_CASE("HTTP request parts: method, path under a base, query", "[outside_values]") {
-  for (const char* method : {"GET", "POST", "PROPFIND", "M-SEARCH"}) CHECK(ValidateHttpMethod(method).ok());
+  for (const char* method : {"GET", "POST", "PROPFIND", "M-SEARCH"}) {
+    CHECK(ValidateHttpMethod(method).ok());
+  }
   for (const char* method : {"", "GE T", "GET\r", "G(ET"}) {
     INFO(method);
     CHECK(darvoza::testing::ObservedFault(ValidateHttpMethod(method)) == faults::kInvalidRequest);
@@ -90,8 +92,8 @@ TEST_CASE("HTTP request parts: method, path under a base, query", "[outside_valu
     INFO(path);
     CHECK(ValidateHttpPath(path).ok());
   }
-  for (const char* path : {"v1", "/..", "/a/../b", "/./a", "/%2e%2E/a", "/a/..%2Fb", "/a/%2E%2E%5Cb",
-                           "/a b", "/a?b", "/a#b", "/a\\b", "/a%zz", "/a%2", "/caf\xc3\xa9"}) {
+  for (const char* path : {"v1", "/..", "/a/../b", "/./a", "/%2e%2E/a", "/a/..%2Fb",
+                           "/a/%2E%2E%5Cb", "/a b", "/a?b", "/a#b", "/a\\b", "/a%zz", "/a%2", "/caf\xc3\xa9"}) {
     INFO(path);
     CHECK_FALSE(ValidateHttpPath(path).ok());
   }

@@ -128,8 +128,8 @@ TEST_CASE("REST security: oversized URIs and headers are refused", "[rest][secur
                                                   std::string(5000, 'a'))));
   CheckRefused(uri, 400, faults::kInvalidRequest);
   ClientResult headers = RawOne(
-      h.a, Get(absl::StrCat("/r1/", kRestServiceId), absl::StrCat("X-Big: ", std::string(20000, 'b'),
-                                                                 "\r\n")));
+      h.a, Get(absl::StrCat("/r1/", kRestServiceId),
+               absl::StrCat("X-Big: ", std::string(20000, 'b'), "\r\n")));
   CheckRefused(headers, 400, faults::kInvalidRequest);
   ClientResult id = Curl({h.a.Url("/x"), "-H", kClient, "-H",
                           absl::StrCat("X-Road-Id: ", std::string(300, 'i'))});
