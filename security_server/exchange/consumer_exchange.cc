@@ -155,15 +155,8 @@ void ConsumerExchange::SendToNextProvider() {
 
   // The request record joins the next group commit; the response record's durable wait
   // covers it (one durable wait per exchange).
-  v1::AuditRecord record;
-  record.set_kind(v1::REQUEST_OUT);
-  FillRecordFromEnvelope(envelope_, &record);
-  record.set_envelope(signed_request_.envelope());
-  record.set_signature(signed_request_.signature().SerializeAsString());
-  for (const std::string& der : signed_request_.signer_cert_chain()) {
-    record.add_signer_cert_chain(der);
-  }
-  *record.mutable_peer_server() = peer_->entry().id();
+  v1::AuditRecord record =
+      SignedMessageRecord(v1::REQUEST_OUT, envelope_, signed_request_, peer_->entry().id());
   core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()), /*wait=*/false,
                [](absl::Status) {});
 
@@ -234,15 +227,8 @@ void ConsumerExchange::OnProviderDone(const grpc::Status& status) {
     Refuse(verified);
     return;
   }
-  v1::AuditRecord record;
-  record.set_kind(v1::RESPONSE_IN);
-  FillRecordFromEnvelope(envelope_, &record);
-  record.set_envelope(signed_response_.envelope());
-  record.set_signature(signed_response_.signature().SerializeAsString());
-  for (const std::string& der : signed_response_.signer_cert_chain()) {
-    record.add_signer_cert_chain(der);
-  }
-  *record.mutable_peer_server() = peer_->entry().id();
+  v1::AuditRecord record =
+      SignedMessageRecord(v1::RESPONSE_IN, envelope_, signed_response_, peer_->entry().id());
   record.set_grpc_status_code(response_.grpc_status_code());
   record.set_detail(response_.has_http() ? absl::StrCat("HTTP ", response_.http().status())
                                          : response_.status_message());

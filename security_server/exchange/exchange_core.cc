@@ -148,6 +148,19 @@ absl::Status ValidateReceivedMetadata(
   return absl::OkStatus();
 }
 
+v1::AuditRecord SignedMessageRecord(v1::AuditRecordKind kind, const v1::Envelope& envelope,
+                                    const v1::SignedMessage& message,
+                                    const v1::SecurityServerId& peer) {
+  v1::AuditRecord record;
+  record.set_kind(kind);
+  FillRecordFromEnvelope(envelope, &record);
+  record.set_envelope(message.envelope());
+  record.set_signature(message.signature().SerializeAsString());
+  for (const std::string& der : message.signer_cert_chain()) record.add_signer_cert_chain(der);
+  *record.mutable_peer_server() = peer;
+  return record;
+}
+
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {
   record->set_message_id(envelope.message_id());
   *record->mutable_client() = envelope.client();

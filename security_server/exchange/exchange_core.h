@@ -140,6 +140,12 @@ absl::Status ValidateReceivedMetadata(
 // Fills an audit record's identifying fields from a request envelope.
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);
 
+// An audit record of `kind` for a signed message (its envelope bytes, signature and signer
+// chain) of the exchange of `envelope`, exchanged with security server `peer`.
+v1::AuditRecord SignedMessageRecord(v1::AuditRecordKind kind, const v1::Envelope& envelope,
+                                    const v1::SignedMessage& message,
+                                    const v1::SecurityServerId& peer);
+
 }  // namespace darvoza::ss::exchange
 
 #endif  // DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_

@@ -225,13 +225,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   }
 
   void LogRequest() {
-    v1::AuditRecord record;
-    record.set_kind(v1::REQUEST_IN);
-    FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(request_.envelope());
-    record.set_signature(request_.signature().SerializeAsString());
-    for (const std::string& der : request_.signer_cert_chain()) record.add_signer_cert_chain(der);
-    *record.mutable_peer_server() = envelope_.consumer_server();
+    v1::AuditRecord record =
+        SignedMessageRecord(v1::REQUEST_IN, envelope_, request_, envelope_.consumer_server());
     core_->Audit(std::move(record), request_.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
                  [](absl::Status) {});
@@ -495,15 +490,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     grpc::Slice slice(signed_message.SerializeAsString());
     *response_ = grpc::ByteBuffer(&slice, 1);
 
-    v1::AuditRecord record;
-    record.set_kind(v1::RESPONSE_OUT);
-    FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(signed_message.envelope());
-    record.set_signature(signed_message.signature().SerializeAsString());
-    for (const std::string& der : signed_message.signer_cert_chain()) {
-      record.add_signer_cert_chain(der);
-    }
-    *record.mutable_peer_server() = envelope_.consumer_server();
+    v1::AuditRecord record = SignedMessageRecord(v1::RESPONSE_OUT, envelope_, signed_message,
+                                                 envelope_.consumer_server());
     record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
     record.set_detail(http != nullptr ? absl::StrCat("HTTP ", http->status())
                                       : status.error_message());
