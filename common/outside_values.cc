@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/faults.h"
+#include "common/identifiers.h"
 
 namespace darvoza {
 namespace {
@@ -71,6 +72,57 @@ size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
   if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
   return n;
+}
+
+bool IsTokenChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes once; false on a malformed escape.
+bool PercentDecode(absl::string_view in, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = HexValue(in[i + 1]);
+    const int lo = HexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+// Printable ASCII without space and without any of `refused`; escapes well formed.
+absl::Status ValidateUriText(absl::string_view what, absl::string_view text,
+                             absl::string_view refused) {
+  if (text.size() > kMaxHttpTargetBytes) {
+    return Invalid(absl::StrCat("the ", what, " is longer than ", kMaxHttpTargetBytes, " bytes"));
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c <= 0x20 || c >= 0x7f || refused.find(text[i]) != absl::string_view::npos) {
+      return Invalid(absl::StrCat("the ", what, " holds a character that is not allowed there "
+                                  "at offset ", i));
+    }
+    if (c == '%' && (i + 2 >= text.size() || HexValue(text[i + 1]) < 0 ||
+                     HexValue(text[i + 2]) < 0)) {
+      return Invalid(absl::StrCat("the ", what, " holds a malformed %-escape at offset ", i));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -147,6 +199,58 @@ absl::Status ValidateStatusMessage(absl::string_view message) {
     i += n;
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateHttpMethod(absl::string_view method) {
+  if (method.empty() || method.size() > kMaxHttpMethodBytes) {
+    return Invalid(absl::StrCat("the HTTP method is empty or longer than ", kMaxHttpMethodBytes,
+                                " bytes"));
+  }
+  for (char c : method) {
+    if (!IsTokenChar(c)) return Invalid("the HTTP method holds a character outside tchar");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHttpPath(absl::string_view path) {
+  if (!path.empty() && path[0] != '/') return Invalid("the request path does not start with /");
+  if (absl::Status text = ValidateUriText("request path", path, "?#\\"); !text.ok()) return text;
+  for (absl::string_view segment : absl::StrSplit(path, '/')) {
+    std::string decoded;
+    if (!PercentDecode(segment, &decoded)) return Invalid("the request path is malformed");
+    // Decoded too ("%2E%2E", "..%2F"): a backend that decodes before resolving must not
+    // climb out of its base.
+    for (absl::string_view part : absl::StrSplit(decoded, absl::ByAnyChar("/\\"))) {
+      if (part == "." || part == "..") {
+        return Invalid("the request path holds a . or .. segment");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHttpQuery(absl::string_view query) {
+  return ValidateUriText("query", query, "#");
+}
+
+absl::StatusOr<std::string> DecodeIdentifierPart(absl::string_view encoded) {
+  std::string decoded;
+  if (encoded.size() > 3 * 255 || !PercentDecode(encoded, &decoded)) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidIdentifier,
+                 "an identifier part is too long or holds a malformed %-escape");
+  }
+  if (absl::Status valid = ValidateIdentifierPart(decoded); !valid.ok()) return valid;
+  return decoded;
+}
+
+absl::StatusOr<std::string> DecodeIdentifierText(absl::string_view encoded) {
+  std::string out;
+  for (absl::string_view part : absl::StrSplit(encoded, '/')) {
+    auto decoded = DecodeIdentifierPart(part);
+    if (!decoded.ok()) return decoded.status();
+    absl::StrAppend(&out, out.empty() ? "" : "/", *decoded);
+  }
+  return out;
 }
 
 }  // namespace darvoza

@@ -1,6 +1,7 @@
 // The one check of text that arrives from outside a security server before it is echoed,
 // forwarded, signed, stored or logged: gRPC metadata (from a client IS, from a peer SS's
-// envelope, from a backend's answer), gRPC method paths, and gRPC status messages.
+// envelope, from a backend's answer), gRPC method paths, gRPC status messages, and the parts of
+// an HTTP request on the REST interface (method, percent-encoded identifier parts, path, query).
 //
 // Why it exists: gRPC 1.51 aborts the whole process when a metadata value handed to it holds a
 // byte outside 0x20-0x7E (keys ending in "-bin" excepted), and protobuf `string` fields that
@@ -35,6 +36,10 @@ inline constexpr size_t kMaxMetadataEntries = 64;
 inline constexpr size_t kMaxProtocolValueBytes = 255;
 inline constexpr size_t kMaxMethodPathBytes = 255;
 inline constexpr size_t kMaxStatusMessageBytes = 4096;
+// An HTTP method token; the request path after the service id; the query. PR-REST suggests
+// limiting the whole URI to about 2000 characters, as most clients do.
+inline constexpr size_t kMaxHttpMethodBytes = 32;
+inline constexpr size_t kMaxHttpTargetBytes = 2048;
 
 // OK when `key` is a gRPC metadata key (1-128 bytes of [a-z0-9._-], not starting with ':') and
 // `value` may be handed to gRPC as it is: for a key ending in "-bin" any bytes (gRPC
@@ -55,6 +60,30 @@ absl::StatusOr<std::string> MethodPathFromServiceCode(absl::string_view service_
 // OK when `message` (a gRPC status message from a peer or a backend) is valid UTF-8 without
 // control characters other than tab, and at most kMaxStatusMessageBytes.
 absl::Status ValidateStatusMessage(absl::string_view message);
+
+// OK when `method` is an HTTP method token (1-32 bytes of RFC 9110 tchar).
+absl::Status ValidateHttpMethod(absl::string_view method);
+
+// OK when `path` (the part of a REST request path after the service id, still
+// percent-encoded, "" or starting with '/') is at most kMaxHttpTargetBytes of printable ASCII
+// without space, '?', '#' or '\\', has only well-formed %XX escapes, and has no segment that
+// is "." or ".." before or after decoding: a path must stay under the backend's base (SSRF).
+absl::Status ValidateHttpPath(absl::string_view path);
+
+// OK when `query` (after '?', still percent-encoded) is at most kMaxHttpTargetBytes of
+// printable ASCII without space or '#', with only well-formed %XX escapes. It is passed on
+// unmodified, as PR-REST asks.
+absl::Status ValidateHttpQuery(absl::string_view query);
+
+// One identifier part of a REST URI or an X-Road-* header: percent-decoded once, then checked
+// with the identifier rule (common/identifiers.h). An encoded '/' ("%2F") decodes to a
+// character the rule refuses, so it cannot split or join parts. INVALID_ARGUMENT with fault
+// Client.InvalidIdentifier.
+absl::StatusOr<std::string> DecodeIdentifierPart(absl::string_view encoded);
+
+// A '/'-separated identifier whose parts are percent-encoded (X-Road-Client: UZ/GOV/1/sub),
+// each part decoded once and checked (DecodeIdentifierPart); the decoded parts joined by '/'.
+absl::StatusOr<std::string> DecodeIdentifierText(absl::string_view encoded);
 
 }  // namespace darvoza
 

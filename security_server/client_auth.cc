@@ -15,6 +15,22 @@ namespace darvoza::ss {
 absl::Status ClientAuthenticator::Authenticate(const v1::SubsystemId& claimed,
                                                const grpc::ServerContextBase& ctx,
                                                bool tls_port) const {
+  std::vector<grpc::string_ref> pems;
+  if (tls_port) {
+    std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+    if (auth != nullptr) pems = auth->FindPropertyValues("x509_pem_cert");
+  }
+  std::optional<absl::string_view> pem;
+  if (!pems.empty()) pem = absl::string_view(pems[0].data(), pems[0].size());
+  return Check(claimed, tls_port, pem);
+}
+
+absl::Status ClientAuthenticator::AuthenticatePlaintextPort(const v1::SubsystemId& claimed) const {
+  return Check(claimed, /*tls_port=*/false, std::nullopt);
+}
+
+absl::Status ClientAuthenticator::Check(const v1::SubsystemId& claimed, bool tls_port,
+                                        std::optional<absl::string_view> peer_pem) const {
   absl::StatusOr<v1::LocalClient> client = state_->GetClient(claimed);
   if (!client.ok()) {
     return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,
@@ -34,14 +50,11 @@ absl::Status ClientAuthenticator::Authenticate(const v1::SubsystemId& claimed,
                  absl::StrCat("client ", FormatSubsystemId(claimed),
                               " must call over mutual TLS with its pinned certificate"));
   }
-  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  std::vector<grpc::string_ref> pems;
-  if (auth != nullptr) pems = auth->FindPropertyValues("x509_pem_cert");
-  if (pems.empty()) {
+  if (!peer_pem.has_value()) {
     return Fault(absl::StatusCode::kUnauthenticated, faults::kSslAuthenticationFailed,
                  "no client certificate was presented");
   }
-  auto cert = crypto::Certificate::FromPem(absl::string_view(pems[0].data(), pems[0].size()));
+  auto cert = crypto::Certificate::FromPem(*peer_pem);
   if (!cert.ok()) {
     return Fault(absl::StatusCode::kUnauthenticated, faults::kSslAuthenticationFailed,
                  "the client certificate is unreadable");

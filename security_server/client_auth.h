@@ -11,7 +11,10 @@
 #ifndef DARVOZA_SECURITY_SERVER_CLIENT_AUTH_H_
 #define DARVOZA_SECURITY_SERVER_CLIENT_AUTH_H_
 
+#include <optional>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "proto/identifiers.pb.h"
 
 namespace grpc {
@@ -35,7 +38,15 @@ class ClientAuthenticator {
   absl::Status Authenticate(const v1::SubsystemId& claimed, const grpc::ServerContextBase& ctx,
                             bool tls_port) const;
 
+  // The same check for a call on the plaintext REST port (no gRPC context): OK only for a
+  // subsystem hosted here in plaintext mode.
+  absl::Status AuthenticatePlaintextPort(const v1::SubsystemId& claimed) const;
+
  private:
+  // `peer_pem`: the TLS peer's certificate, when the call came over TLS with one.
+  absl::Status Check(const v1::SubsystemId& claimed, bool tls_port,
+                     std::optional<absl::string_view> peer_pem) const;
+
   const LocalState* const state_;
 };
 

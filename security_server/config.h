@@ -8,6 +8,8 @@
 //   ss_address = ""                       # host:port other SSs dial; default ss_listen
 //   client_listen = "127.0.0.1:5580"      # plaintext client port; loopback only; "" = off
 //   client_tls_listen = "0.0.0.0:5543"    # client mTLS port; "" = off
+//   rest_listen = ""                      # plaintext REST (PR-REST) port, loopback only, e.g.
+//                                         # "127.0.0.1:5581"; "" = off (the default)
 //   admin_socket = ""                     # default <data_dir>/admin.sock (mode 0600)
 //   ops_listen = "127.0.0.1:5590"         # health + metrics; "" = off
 //   registry_addresses = []               # default: the anchor's
@@ -38,6 +40,7 @@ struct SsConfig {
   std::string ss_address;
   std::string client_listen = "127.0.0.1:5580";
   std::string client_tls_listen = "0.0.0.0:5543";
+  std::string rest_listen;
   std::string admin_socket;
   std::string ops_listen = "127.0.0.1:5590";
   std::vector<std::string> registry_addresses;

@@ -5,6 +5,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "common/faults.h"
+#include "common/outside_values.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "security_server/state_store.h"
@@ -40,19 +41,29 @@ absl::Status ParseAll(StateStore* store, absl::string_view prefix,
   return absl::OkStatus();
 }
 
-// grpc://host:port with a numeric port.
+// grpc://host:port, or http(s)://host:port[/base] for a REST service; a numeric port.
 absl::Status ValidateBackend(absl::string_view backend) {
-  if (!absl::ConsumePrefix(&backend, "grpc://")) {
-    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                 "backend must be grpc://host:port (http(s):// backends come later)");
+  const std::string shape =
+      "backend must be grpc://host:port or http(s)://host:port[/base path]";
+  absl::string_view rest = backend;
+  const bool http =
+      absl::ConsumePrefix(&rest, "http://") || absl::ConsumePrefix(&rest, "https://");
+  if (!http && !absl::ConsumePrefix(&rest, "grpc://")) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest, shape);
   }
-  size_t colon = backend.rfind(':');
+  absl::string_view base;
+  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
+    base = rest.substr(slash);
+    rest = rest.substr(0, slash);
+  }
+  size_t colon = rest.rfind(':');
   uint32_t port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
-      !absl::SimpleAtoi(backend.substr(colon + 1), &port) || port == 0 || port > 65535 ||
-      absl::StrContains(backend, "/")) {
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 || port > 65535 ||
+      absl::StrContains(rest, "@") || (!http && !base.empty()) ||
+      !ValidateHttpPath(base).ok()) {
     return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                 absl::StrCat("backend must be grpc://host:port, not grpc://", backend));
+                 absl::StrCat(shape, ", not ", backend));
   }
   return absl::OkStatus();
 }

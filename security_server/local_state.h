@@ -51,7 +51,7 @@ class LocalState {
   // --- Services.
   // Adds or replaces the service service.id() (keyed by subsystem and service code). The
   // subsystem must be a hosted client (FAILED_PRECONDITION otherwise); the backend must be
-  // grpc://host:port (INVALID_ARGUMENT otherwise).
+  // grpc://host:port or http(s)://host:port[/base] (INVALID_ARGUMENT otherwise).
   absl::Status AddService(const v1::LocalService& service);
   // NOT_FOUND (fault Client.UnknownService) when absent. Removes its access rights too.
   absl::Status RemoveService(const v1::ServiceId& id);

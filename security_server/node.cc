@@ -68,6 +68,7 @@ absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
   a.ss = listen["ss"];
   a.client = listen["client"];
   a.client_tls = listen["client_tls"];
+  a.rest = listen["rest"];
   a.admin = listen["admin"];
   a.ops = listen["ops"];
   if (a.ss.empty() || a.admin.empty()) {
@@ -97,6 +98,12 @@ absl::Status Node::Open() {
         absl::StrCat("client_listen ", config_.client_listen,
                      " is not a loopback address: the plaintext client port is for development "
                      "on one machine only; use client_tls_listen"));
+  }
+  if (!config_.rest_listen.empty() && !IsLoopback(config_.rest_listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rest_listen ", config_.rest_listen,
+                     " is not a loopback address: the plaintext REST port is for information "
+                     "systems on the same machine only"));
   }
   DARVOZA_ASSIGN_OR_RETURN(v1::ConfigurationAnchor anchor,
                            LoadConfigurationAnchor(config_.AnchorPath()));
@@ -280,6 +287,21 @@ absl::Status Node::StartServers() {
     client_tls_listener_ = std::move(started.listener);
     addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
   }
+  // REST: the exchange's PR-REST interface on the process's HTTP server.
+  if (!config_.rest_listen.empty()) {
+    HttpServerOptions options;
+    options.max_body_bytes = kMaxPassThroughBodyBytes;
+    Exchange* exchange = exchange_.get();
+    DARVOZA_ASSIGN_OR_RETURN(
+        rest_server_,
+        HttpServer::Start(
+            config_.rest_listen, options,
+            [exchange](HttpRequest request, HttpReply reply) {
+              exchange->ServeRest(std::move(request), std::move(reply));
+            },
+            [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
+    addresses_.rest = absl::StrCat(HostOf(config_.rest_listen), ":", rest_server_->port());
+  }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
   {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -321,7 +343,8 @@ absl::Status Node::StartServers() {
 absl::Status Node::WriteListenFile() {
   return ::darvoza::WriteListenFile(
       config_.data_dir, {{"ss", addresses_.ss}, {"client", addresses_.client},
-                         {"client_tls", addresses_.client_tls}, {"admin", addresses_.admin},
+                         {"client_tls", addresses_.client_tls}, {"rest", addresses_.rest},
+                         {"admin", addresses_.admin},
                          {"ops", addresses_.ops}});
 }
 
@@ -440,6 +463,8 @@ void Node::Shutdown() {
     stopping_ = true;
   }
   if (exchange_ != nullptr) exchange_->Shutdown();
+  // REST calls in flight get up to 5 s to answer; then the port is gone before the exchange.
+  if (rest_server_ != nullptr) rest_server_->Shutdown(absl::Seconds(5));
   // No new connections first: a listener hands descriptors to its server.
   for (auto* listener : {&client_listener_, &client_tls_listener_, &ss_listener_, &ops_listener_}) {
     listener->reset();

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "proto/identifiers.pb.h"
 #include "security_server/client_auth.h"
 #include "security_server/global_conf_client.h"
@@ -70,6 +71,11 @@ class Exchange {
   // objects, because gRPC lets a generic service be registered with one server only, and
   // because the handler must know which port a call came in on (IS authentication).
   virtual grpc::CallbackGenericService* ClientGenericService(bool tls_port) = 0;
+  // The REST client interface (PR-REST) of the plaintext REST port: serves one request and
+  // calls `reply` once.
+  virtual void ServeRest(HttpRequest request, HttpReply reply) = 0;
+  // The answer to a request the REST port's HTTP server refused itself.
+  virtual HttpResponse RestRefusal(const absl::Status& status) = 0;
   virtual void Shutdown() = 0;
 };
 

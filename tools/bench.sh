@@ -6,6 +6,8 @@
 #             on both sides, access control (the demo's federation, Release build)
 #   nginx     the same call through a two-hop mTLS gRPC proxy chain of nginx (no signing, no
 #             logging): the floor for "two TLS hops"
+#   rest-direct / rest-darvoza   a REST look-up (GET, HTTP/1.1 keep-alive) on the example civil
+#             registry, called directly and through both security servers' REST path
 # at concurrency 1 and 64, with calls/s, p50/p99 latency, server CPU per exchange and the
 # security servers' peak RSS, and the disk's fsync time (a durable audit write waits for one).
 # The load generator runs on CPU 1, the servers on CPU 0 (2-core machines: see NOTES).
@@ -30,6 +32,7 @@ if [ -z "$build_dir" ]; then
   build_dir=$("$root/tools/build.sh" --release | tail -n 1)
 fi
 load="$build_dir/bench/darvoza-bench-load"
+rest_load="$build_dir/bench/darvoza-bench-rest"
 backend_bin="$build_dir/adapters/darvoza-example-backend"
 export GRPC_SSL_CIPHER_SUITES="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
 export GRPC_VERBOSITY=ERROR
@@ -62,6 +65,7 @@ for _ in $(seq 1 600); do [ -s "$work/fed.env" ] && break; sleep 0.1; done
 source "$work/fed.env"
 ss_pids=$(pgrep -f "darvoza-ss --config $DEMO_WORK" | tr '\n' ' ')
 backend_pid=$(pgrep -f "darvoza-example-backend.*$DEMO_WORK" | head -n 1)
+civil_pid=$(pgrep -f "darvoza-example-civil-registry.*$DEMO_WORK" | head -n 1)
 
 echo "Starting the nginx mTLS chain on CPU 0..."
 nginx_dir="$work/nginx"
@@ -142,8 +146,13 @@ measure() {  # name target concurrency [client service]
   local before after
   before=$(cpu_ticks $server_pids)
   local out
-  out=$(taskset -c 1 "$load" --target "$target" --concurrency "$conc" --seconds "$seconds" \
-    --warmup 1 "$@")
+  if [[ $name == rest-* ]]; then
+    out=$(taskset -c 1 "$rest_load" --url "$target" --concurrency "$conc" --seconds "$seconds" \
+      --warmup 1 "$@")
+  else
+    out=$(taskset -c 1 "$load" --target "$target" --concurrency "$conc" --seconds "$seconds" \
+      --warmup 1 "$@")
+  fi
   after=$(cpu_ticks $server_pids)
   echo "{\"name\": \"$name\", \"concurrency\": $conc, \"server_cpu_ticks\": $((after - before)), \"load\": $out}" >>"$results"
   echo "  $name c=$conc: $out"
@@ -154,6 +163,10 @@ for c in 1 64; do
   measure darvoza "$DEMO_CLIENT_PORT" "$c" "$ss_pids $backend_pid" \
     --client "$DEMO_CLIENT" --service "$DEMO_SERVICE"
   measure nginx "127.0.0.1:$hop_a" "$c" "$nginx_pids $backend_pid"
+  person=persons/30101900123456
+  measure rest-direct "http://$DEMO_CIVIL/$person" "$c" "$civil_pid"
+  measure rest-darvoza "http://$DEMO_REST_PORT/r1/$DEMO_REST_SERVICE/$person" "$c" \
+    "$ss_pids $civil_pid" --header "X-Road-Client: $DEMO_CLIENT"
 done
 rss_kb=0
 for pid in $ss_pids; do
@@ -168,17 +181,21 @@ tck = float(sys.argv[2]); fsync_us = int(sys.argv[3]); rss_mb = int(sys.argv[4])
 by = {(r["name"], r["concurrency"]): r for r in rows}
 print()
 print(f"disk fsync p50: {fsync_us} us   peak RSS of one security server: {rss_mb:.1f} MiB")
-print(f"{'path':8} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8} {'server CPU us/call':>19}"
+print(f"{'path':12} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8} {'server CPU us/call':>19}"
       f" {'vs direct':>10} {'vs nginx':>9}")
+def rate(name, c):
+    r = by.get((name, c))
+    return r["load"]["calls_per_second"] if r and r["load"]["calls_per_second"] else float("nan")
 for c in (1, 64):
-    for name in ("direct", "darvoza", "nginx"):
+    for name in ("direct", "darvoza", "nginx", "rest-direct", "rest-darvoza"):
         r = by.get((name, c))
         if not r: continue
         l = r["load"]
         calls = max(l["calls"], 1)
         cpu_us = r["server_cpu_ticks"] / tck * 1e6 / calls
-        vs_direct = l["calls_per_second"] / by[("direct", c)]["load"]["calls_per_second"]
-        vs_nginx = l["calls_per_second"] / by[("nginx", c)]["load"]["calls_per_second"]
-        print(f"{name:8} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8} {l['p99_us']:>8}"
-              f" {cpu_us:>19.0f} {vs_direct:>10.2f} {vs_nginx:>9.2f}")
+        rest = name.startswith("rest-")
+        vs_direct = l["calls_per_second"] / rate("rest-direct" if rest else "direct", c)
+        vs_nginx = "" if rest else f"{l['calls_per_second'] / rate('nginx', c):.2f}"
+        print(f"{name:12} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8} {l['p99_us']:>8}"
+              f" {cpu_us:>19.0f} {vs_direct:>10.2f} {vs_nginx:>9}")
 PY

@@ -40,7 +40,8 @@ registryd="$build_dir/registry/darvoza-registry"
 ssd="$build_dir/security_server/darvoza-ss"
 backend="$build_dir/adapters/darvoza-example-backend"
 client="$build_dir/adapters/darvoza-example-client"
-for bin in "$darvoza" "$registryd" "$ssd" "$backend" "$client"; do
+civil="$build_dir/adapters/darvoza-example-civil-registry"
+for bin in "$darvoza" "$registryd" "$ssd" "$backend" "$client" "$civil"; do
   if [ ! -x "$bin" ]; then
     echo "demo.sh: $bin is missing; build first or drop --build-dir" >&2
     exit 1
@@ -90,12 +91,14 @@ TAX_SUB=$TAX/tax-registry
 BEN_SUB=$BENEFITS/benefits
 PEN_SUB=$BENEFITS/pensions
 SERVICE=$TAX_SUB/darvoza.examples.v1.TaxRegistry
+REST_SERVICE=$TAX_SUB/persons
 
 registry_port=$(free_port)
 ss1_port=$(free_port)
 ss2_port=$(free_port)
 client1_port=$(free_port)
 client2_port=$(free_port)
+rest2_port=$(free_port)
 
 step "1. The registry: root CA, keys, configuration anchor"
 run "$darvoza" registry init --instance "$INSTANCE" --data-dir "$work/registry" \
@@ -115,15 +118,15 @@ done
 
 step "3. Two security servers: keys, CSRs, registration, approval"
 init_ss() {
-  local name=$1 id=$2 ss_port=$3 client_port=$4
+  local name=$1 id=$2 ss_port=$3 client_port=$4 rest_port=$5
   run "$darvoza" ss init --data-dir "$work/$name" --anchor "$work/registry/anchor.bin" \
     --server-id "$id" --ss-listen "127.0.0.1:$ss_port" --client-listen "127.0.0.1:$client_port" \
-    --client-tls-listen "127.0.0.1:0" --ops-listen "127.0.0.1:0"
+    --client-tls-listen "127.0.0.1:0" --ops-listen "127.0.0.1:0" --rest-listen "127.0.0.1:$rest_port"
   # Looks once: the request stays PENDING (exit status 3) until the administrator decides.
   run "$darvoza" ss register --data-dir "$work/$name" || true
 }
-init_ss ss1 "$TAX/ss1" "$ss1_port" "$client1_port"
-init_ss ss2 "$BENEFITS/ss2" "$ss2_port" "$client2_port"
+init_ss ss1 "$TAX/ss1" "$ss1_port" "$client1_port" 0
+init_ss ss2 "$BENEFITS/ss2" "$ss2_port" "$client2_port" "$rest2_port"
 run "$darvoza" registry request list --data-dir "$work/registry"
 approve_pending
 for name in ss1 ss2; do
@@ -146,6 +149,12 @@ pids+=($!)
 wait_for_file "$work/backend.addr" "the example backend"
 run "$darvoza" ss service add "$SERVICE" --backend "grpc://$(cat "$work/backend.addr")" --data-dir "$work/ss1"
 run "$darvoza" ss acl grant "$SERVICE" "subsystem:$BEN_SUB" --data-dir "$work/ss1"
+# A REST service too: a person look-up on plain HTTP (X-Road's REST protocol on the client side).
+"$civil" --listen 127.0.0.1:0 --address-file "$work/civil.addr" >"$work/civil.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/civil.addr" "the example civil registry"
+run "$darvoza" ss service add "$REST_SERVICE" --backend "http://$(cat "$work/civil.addr")" --data-dir "$work/ss1"
+run "$darvoza" ss acl grant "$REST_SERVICE" "subsystem:$BEN_SUB" --data-dir "$work/ss1"
 
 step "6. Calls from the Ministry of Employment's system through both security servers"
 ok=0
@@ -158,6 +167,20 @@ done
 run "$client" --ss "127.0.0.1:$client2_port" --client "$BEN_SUB" --service "$TAX_SUB" --count 3
 run "$client" --ss "127.0.0.1:$client2_port" --client "$BEN_SUB" --service "$TAX_SUB" \
   --count 200 --concurrency 8 --quiet
+
+rest_url="http://127.0.0.1:$rest2_port/r1/$REST_SERVICE/persons/30101900123456"
+ok=0
+for _ in $(seq 1 100); do
+  if curl -sSf -o /dev/null "$rest_url" -H "X-Road-Client: $BEN_SUB" 2>/dev/null; then ok=1; break; fi
+  sleep 0.2  # the service's registration reaches ss2 through the registry's watch stream
+done
+[ "$ok" = 1 ] || { echo "demo.sh: the REST exchange never succeeded; see $work/*.log" >&2; exit 1; }
+echo "\$ curl -i $rest_url -H 'X-Road-Client: $BEN_SUB'"
+rest_output=$(curl -sS -i "$rest_url" -H "X-Road-Client: $BEN_SUB")
+echo "$rest_output"
+echo "$rest_output" | grep -q "Aziz Karimov" || { echo "demo.sh: the REST answer is wrong" >&2; exit 1; }
+echo "$rest_output" | grep -qi "^x-road-request-hash: " || {
+  echo "demo.sh: the REST answer has no X-Road-Request-Hash" >&2; exit 1; }
 
 step "7. A refused call: the pensions system has no access right"
 refused_output=$("$client" --ss "127.0.0.1:$client2_port" --client "$PEN_SUB" --service "$TAX_SUB" 2>&1 || true)
@@ -190,7 +213,8 @@ cat <<EOF
   security server ss1  127.0.0.1:$ss1_port   $TAX (State Tax Committee), hosts $TAX_SUB
   security server ss2  127.0.0.1:$ss2_port   $BENEFITS (Ministry of Employment), hosts $BEN_SUB, $PEN_SUB
   client port of ss2   127.0.0.1:$client2_port   (plaintext, loopback)
-  exchanges            204 answered (signed, mTLS, logged on both sides), 1 refused: Server.ServerProxy.AccessDenied
+  REST port of ss2     127.0.0.1:$rest2_port   (X-Road PR-REST, plaintext, loopback)
+  exchanges            204 gRPC and 2 REST answered (signed, mTLS, logged on both sides), 1 refused: Server.ServerProxy.AccessDenied
   audit logs           ${verified[0]}
                        ${verified[1]}
 EOF
@@ -202,6 +226,9 @@ DEMO_CLIENT_PORT=127.0.0.1:$client2_port
 DEMO_CLIENT=$BEN_SUB
 DEMO_SERVICE=$TAX_SUB
 DEMO_BACKEND=$(cat "$work/backend.addr")
+DEMO_REST_PORT=127.0.0.1:$rest2_port
+DEMO_REST_SERVICE=$REST_SERVICE
+DEMO_CIVIL=$(cat "$work/civil.addr")
 DEMO_PIDS="${pids[*]}"
 EOF
   mv "$env_file.tmp" "$env_file"
@@ -215,6 +242,7 @@ cat <<EOF
 
 The federation keeps running. Try, in another terminal:
   $client --ss 127.0.0.1:$client2_port --client $BEN_SUB --service $TAX_SUB
+  curl -i http://127.0.0.1:$rest2_port/r1/$REST_SERVICE/persons/30101900123456 -H 'X-Road-Client: $BEN_SUB'
   $darvoza ss status --data-dir $work/ss2
   $darvoza audit find --client $BEN_SUB $work/ss2/audit
 Press Ctrl-C to stop everything.

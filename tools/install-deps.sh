@@ -8,6 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev librocksdb-dev libssl-dev catch2
   libtomlplusplus-dev libcli11-dev
+  libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
+  libcurl4-openssl-dev   # HTTP(S) backends of REST services
   openssl curl python3 procps
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )

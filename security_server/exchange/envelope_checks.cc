@@ -38,6 +38,23 @@ absl::Status ValidateEnvelopeValues(const v1::Envelope& envelope) {
       return invalid(valid);
     }
   }
+  if (envelope.has_http()) {
+    const v1::HttpCall& call = envelope.http();
+    for (absl::Status valid : {ValidateHttpMethod(call.method()), ValidateHttpPath(call.path()),
+                               ValidateHttpQuery(call.query())}) {
+      if (!valid.ok()) return invalid(valid);
+    }
+    if (call.headers_size() > static_cast<int>(kMaxMetadataEntries)) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                   absl::StrCat("the envelope carries more than ", kMaxMetadataEntries,
+                                " headers"));
+    }
+    for (const v1::MetadataEntry& entry : call.headers()) {
+      if (absl::Status valid = ValidateMetadataEntry(entry.key(), entry.value()); !valid.ok()) {
+        return invalid(valid);
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -17,7 +17,8 @@
 namespace darvoza::ss::exchange {
 
 // OK when the message id, user id, issue and every gRPC metadata entry of `envelope` are
-// values gRPC can carry (common/outside_values.h) and the message id is not empty.
+// values gRPC can carry (common/outside_values.h), the message id is not empty, and an HTTP
+// call's method, path, query and headers pass the same checks the REST port applies.
 // INVALID_ARGUMENT with fault Server.ServerProxy.InvalidMessage otherwise. Pure; thread-safe.
 absl::Status ValidateEnvelopeValues(const v1::Envelope& envelope);
 

@@ -1,4 +1,4 @@
-// The exchange (issue 6): wires the consumer's client-port services and the provider's SS↔SS
+// The exchange: wires the consumer's client-port services and the provider's SS↔SS
 // service around one ExchangeCore, follows new global configurations (closing channels to
 // servers that are gone or revoked) and prunes the replay window's nonces.
 #include <memory>
@@ -8,6 +8,7 @@
 #include "security_server/exchange/consumer.h"
 #include "security_server/exchange/exchange_core.h"
 #include "security_server/exchange/provider.h"
+#include "security_server/exchange/rest_consumer.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/node_services.h"
 
@@ -35,6 +36,13 @@ class ExchangeImpl final : public Exchange {
   grpc::CallbackGenericService* SsToSsFallbackService() override { return &provider_fallback_; }
   grpc::CallbackGenericService* ClientGenericService(bool tls_port) override {
     return tls_port ? &tls_client_ : &plaintext_client_;
+  }
+
+  void ServeRest(HttpRequest request, HttpReply reply) override {
+    exchange::ServeRestRequest(&core_, std::move(request), std::move(reply));
+  }
+  HttpResponse RestRefusal(const absl::Status& status) override {
+    return exchange::RestFaultResponse(status, "");
   }
 
   void Shutdown() override {

@@ -20,7 +20,8 @@ ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
       options_(options),
       pool_(std::make_shared<ProviderPool>(node.self, node.conf, node.keys, node.clock,
                                            node.metrics)),
-      replay_(node.state, node.clock, options.replay_window) {}
+      replay_(node.state, node.clock, options.replay_window),
+      http_client_(HttpClient::Create(options.http_backend_threads)) {}
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
                          bool wait, std::function<void(absl::Status)> done) {
@@ -77,6 +78,16 @@ bool ExchangeCore::HashOnly(const v1::SubsystemId& subsystem) const {
   return client.ok() && client->hash_only();
 }
 
+bool IsHttpBackend(absl::string_view backend) {
+  return absl::StartsWith(backend, "http://") || absl::StartsWith(backend, "https://");
+}
+
+std::string HttpBackendUrl(absl::string_view backend, absl::string_view path,
+                           absl::string_view query) {
+  while (absl::EndsWith(backend, "/")) backend.remove_suffix(1);
+  return absl::StrCat(backend, path, query.empty() ? "" : "?", query);
+}
+
 std::string ToString(const grpc::string_ref& ref) { return std::string(ref.data(), ref.size()); }
 
 std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
@@ -90,20 +101,39 @@ std::string ByteBufferToString(grpc::ByteBuffer& buffer) {
   return out;
 }
 
+namespace {
+
+// Never forwarded by either interface: the protocol's own keys (each SS sets those it vouches
+// for from the verified envelope) and HTTP's connection-level (hop-by-hop) headers, plus the
+// ones that would leak the name or address of the host that sent them (PR-REST's filtered
+// headers) and those the sending SS recomputes (content-length) or answers itself (expect).
+bool NeverForwarded(absl::string_view key) {
+  static constexpr absl::string_view kHopByHop[] = {
+      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+      "te",         "trailer",    "transfer-encoding",  "upgrade",             "host",
+      "user-agent", "server",     "content-length",     "expect"};
+  if (absl::StartsWith(key, "x-road-")) return true;
+  for (absl::string_view reserved : kHopByHop) {
+    if (key == reserved) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool IsForwardedMetadataKey(absl::string_view key) {
-  static constexpr absl::string_view kConnectionLevel[] = {
-      "content-type", "te",      "user-agent", "host",   "connection", "keep-alive",
-      "upgrade",      "trailer", "accept",     "accept-encoding",      "content-length",
-      "transfer-encoding", "proxy-connection"};
-  if (absl::StartsWith(key, "x-road-") || absl::StartsWith(key, "grpc-") ||
-      absl::StartsWith(key, ":")) {
+  // gRPC's own: its framing, pseudo-headers, and the content negotiation it does itself.
+  static constexpr absl::string_view kGrpcOwn[] = {"content-type", "accept", "accept-encoding"};
+  if (NeverForwarded(key) || absl::StartsWith(key, "grpc-") || absl::StartsWith(key, ":")) {
     return false;
   }
-  for (absl::string_view reserved : kConnectionLevel) {
+  for (absl::string_view reserved : kGrpcOwn) {
     if (key == reserved) return false;
   }
   return true;
 }
+
+bool IsForwardedHttpHeader(absl::string_view key) { return !NeverForwarded(key); }
 
 absl::Status ValidateReceivedMetadata(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -116,6 +146,19 @@ absl::Status ValidateReceivedMetadata(
                                                   absl::string_view(value.data(), value.size())));
   }
   return absl::OkStatus();
+}
+
+v1::AuditRecord SignedMessageRecord(v1::AuditRecordKind kind, const v1::Envelope& envelope,
+                                    const v1::SignedMessage& message,
+                                    const v1::SecurityServerId& peer) {
+  v1::AuditRecord record;
+  record.set_kind(kind);
+  FillRecordFromEnvelope(envelope, &record);
+  record.set_envelope(message.envelope());
+  record.set_signature(message.signature().SerializeAsString());
+  for (const std::string& der : message.signer_cert_chain()) record.add_signer_cert_chain(der);
+  *record.mutable_peer_server() = peer;
+  return record;
 }
 
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {

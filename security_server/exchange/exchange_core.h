@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/http_client.h"
 #include "proto/audit.pb.h"
 #include "security_server/exchange/provider_pool.h"
 #include "security_server/exchange/replay_guard.h"
@@ -55,6 +56,11 @@ struct ExchangeOptions {
   absl::Duration backend_timeout = absl::Seconds(30);
   // Largest request or response body passed through. Default: 16 MiB.
   size_t max_message_bytes = kMaxPassThroughBodyBytes;
+  // Provider's limit for connecting to an HTTP backend (the service's timeout still bounds
+  // the whole call). Default: 5 s.
+  absl::Duration backend_connect_timeout = absl::Seconds(5);
+  // Threads that call HTTP backends (each holds one blocking call). Default: 8.
+  int http_backend_threads = 8;
 };
 
 class ExchangeCore {
@@ -84,6 +90,9 @@ class ExchangeCore {
   // Whether the hosted subsystem keeps only body hashes in the audit log.
   bool HashOnly(const v1::SubsystemId& subsystem) const;
 
+  // Calls HTTP backends (http:// and https:// services).
+  HttpClient& http_client() { return *http_client_; }
+
  private:
   const NodeServices node_;
   const ExchangeOptions options_;
@@ -93,7 +102,18 @@ class ExchangeCore {
   absl::Mutex backends_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
       ABSL_GUARDED_BY(backends_mu_);
+  // Last: its workers finish (calling back into the exchange) before anything else goes.
+  std::unique_ptr<HttpClient> http_client_;
 };
+
+// Whether a service's backend is an HTTP one (http:// or https://), served to REST calls.
+bool IsHttpBackend(absl::string_view backend);
+
+// The URL an HTTP backend is called at: the service's base URL (without a trailing '/') with
+// the call's path and, when not empty, its query appended. Both were checked on entry
+// (ValidateHttpPath, ValidateHttpQuery), so they stay under the base.
+std::string HttpBackendUrl(absl::string_view backend, absl::string_view path,
+                           absl::string_view query);
 
 // The bytes of gRPC metadata / a message buffer as a string (one copy).
 std::string ToString(const grpc::string_ref& ref);
@@ -106,6 +126,11 @@ std::string ByteBufferToString(grpc::ByteBuffer& buffer);
 // content-type, te, user-agent) and HTTP connection-level headers.
 bool IsForwardedMetadataKey(absl::string_view key);
 
+// The same list for the REST interface (header names in lower case): everything but the
+// x-road-* keys, the hop-by-hop headers, and Host, User-Agent, Server, Content-Length and
+// Expect, so Content-Type, Accept, cache and user headers pass unmodified both ways (PR-REST).
+bool IsForwardedHttpHeader(absl::string_view key);
+
 // Checks every entry of metadata received from outside (ValidateMetadataEntry, at most
 // kMaxMetadataEntries). INVALID_ARGUMENT with fault Client.InvalidRequest; callers that got
 // the metadata from a backend or a peer replace the fault.
@@ -114,6 +139,12 @@ absl::Status ValidateReceivedMetadata(
 
 // Fills an audit record's identifying fields from a request envelope.
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);
+
+// An audit record of `kind` for a signed message (its envelope bytes, signature and signer
+// chain) of the exchange of `envelope`, exchanged with security server `peer`.
+v1::AuditRecord SignedMessageRecord(v1::AuditRecordKind kind, const v1::Envelope& envelope,
+                                    const v1::SignedMessage& message,
+                                    const v1::SecurityServerId& peer);
 
 }  // namespace darvoza::ss::exchange
 

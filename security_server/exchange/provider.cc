@@ -1,5 +1,6 @@
 #include "security_server/exchange/provider.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
 #include "common/faults.h"
+#include "common/http_client.h"
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "common/outside_values.h"
@@ -85,6 +87,10 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       AnswerMetadata();
       return;
     }
+    if (envelope_.has_http()) {
+      CallHttpBackend();
+      return;
+    }
     CallBackend();
   }
 
@@ -110,9 +116,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     DARVOZA_RETURN_IF_ERROR(ValidateServiceId(envelope_.service()));
     DARVOZA_RETURN_IF_ERROR(ValidateSecurityServerId(envelope_.consumer_server()));
     DARVOZA_RETURN_IF_ERROR(ValidateSecurityServerId(envelope_.target_server()));
-    if (envelope_.call_case() != v1::Envelope::kGrpc) {
-      return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
-                   "only gRPC calls are served by this security server");
+    if (envelope_.call_case() == v1::Envelope::CALL_NOT_SET) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
+                   "the envelope names neither a gRPC nor an HTTP call");
     }
     if (absl::Status values = ValidateEnvelopeValues(envelope_); !values.ok()) {
       // Nothing of an envelope that failed the check is copied into the refusal's record
@@ -145,7 +151,12 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                    absl::StrCat("subsystem ", FormatSubsystemId(envelope_.service().subsystem()),
                                 " is not hosted by this security server"));
     }
+    const bool rest = envelope_.has_http();
     if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix)) {
+      if (rest) {
+        return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
+                     "the metadata services are answered to gRPC calls only");
+      }
       return absl::OkStatus();  // listing is open to every member; descriptions check rights
     }
     auto service = core_->node().state->LookupService(envelope_.service());
@@ -164,6 +175,14 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                    absl::StrCat("subsystem ", FormatSubsystemId(envelope_.client()),
                                 " has no access right to ", FormatServiceId(envelope_.service())));
     }
+    if (rest != IsHttpBackend(service_.backend())) {
+      return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
+                   absl::StrCat("service ", FormatServiceId(envelope_.service()), " has ",
+                                rest ? "a gRPC backend: call it through the gRPC client port"
+                                     : "an HTTP backend: call it through the REST interface "
+                                       "(/r1/...)"));
+    }
+    if (rest) return absl::OkStatus();
     DARVOZA_ASSIGN_OR_RETURN(backend_method_, AuthorizedMethod(envelope_));
     return absl::OkStatus();
   }
@@ -206,13 +225,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   }
 
   void LogRequest() {
-    v1::AuditRecord record;
-    record.set_kind(v1::REQUEST_IN);
-    FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(request_.envelope());
-    record.set_signature(request_.signature().SerializeAsString());
-    for (const std::string& der : request_.signer_cert_chain()) record.add_signer_cert_chain(der);
-    *record.mutable_peer_server() = envelope_.consumer_server();
+    v1::AuditRecord record =
+        SignedMessageRecord(v1::REQUEST_IN, envelope_, request_, envelope_.consumer_server());
     core_->Audit(std::move(record), request_.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
                  [](absl::Status) {});
@@ -297,6 +311,92 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     Respond(status, std::move(body), std::move(initial), std::move(trailing));
   }
 
+  absl::Duration BackendTimeout() const {
+    return service_.timeout_millis() > 0 ? absl::Milliseconds(service_.timeout_millis())
+                                         : core_->options().backend_timeout;
+  }
+
+  // A REST call: the service's HTTP backend gets the call's method, path (under its base URL),
+  // query, forwarded headers and body, and this SS's own X-Road-* headers from the verified
+  // envelope. Redirects are passed back, never followed.
+  void CallHttpBackend() {
+    const v1::HttpCall& call = envelope_.http();
+    HttpClientRequest request;
+    request.method = call.method();
+    request.url = HttpBackendUrl(service_.backend(), call.path(), call.query());
+    for (const v1::MetadataEntry& entry : call.headers()) {
+      if (IsForwardedHttpHeader(entry.key())) {
+        request.headers.emplace_back(entry.key(), entry.value());
+      }
+    }
+    request.headers.emplace_back("X-Road-Client", FormatSubsystemId(envelope_.client()));
+    request.headers.emplace_back("X-Road-Service", FormatServiceId(envelope_.service()));
+    request.headers.emplace_back("X-Road-Id", envelope_.message_id());
+    request.headers.emplace_back("X-Road-Request-Id", crypto::HexEncode(envelope_.nonce()));
+    if (!envelope_.user_id().empty()) {
+      request.headers.emplace_back("X-Road-UserId", envelope_.user_id());
+    }
+    if (!envelope_.issue().empty()) {
+      request.headers.emplace_back("X-Road-Issue", envelope_.issue());
+    }
+    request.body = request_.body();
+    const absl::Duration timeout = BackendTimeout();
+    request.timeout = timeout;
+    request.connect_timeout = std::min(timeout, core_->options().backend_connect_timeout);
+    request.max_response_bytes = core_->options().max_message_bytes;
+    core_->node().metrics->Increment("darvoza_ss_backend_calls_total");
+    core_->http_client().Send(std::move(request),
+                              [this](absl::StatusOr<HttpClientResponse> answer) {
+                                OnHttpBackendDone(std::move(answer));
+                              });
+  }
+
+  void OnHttpBackendDone(absl::StatusOr<HttpClientResponse> answer) {
+    const std::string service = FormatServiceId(envelope_.service());
+    if (!answer.ok()) {
+      if (answer.status().code() == absl::StatusCode::kDeadlineExceeded) {
+        Refuse(Fault(absl::StatusCode::kDeadlineExceeded, faults::kTimeout,
+                     absl::StrCat("the backend of ", service, " did not answer in time")));
+        return;
+      }
+      const char* what = "cannot be reached";
+      if (answer.status().code() == absl::StatusCode::kUnauthenticated) {
+        what = "failed the TLS handshake or its certificate check";
+      } else if (answer.status().code() == absl::StatusCode::kResourceExhausted) {
+        what = "answered with a body over the pass-through limit";
+      }
+      Refuse(Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
+                   absl::StrCat("the backend of ", service, " ", what)));
+      return;
+    }
+    // The backend's answer enters the exchange here: what will be signed, logged and handed
+    // to the REST client by the consumer SS is checked first.
+    v1::HttpAnswer http;
+    http.set_status(answer->status);
+    absl::Status valid = answer->status >= 200 && answer->status <= 599
+                             ? absl::OkStatus()
+                             : absl::InvalidArgumentError("the HTTP status is not 200-599");
+    if (valid.ok() && answer->headers.size() > kMaxMetadataEntries) {
+      valid = absl::InvalidArgumentError(absl::StrCat("more than ", kMaxMetadataEntries,
+                                                      " headers"));
+    }
+    for (auto& [name, value] : answer->headers) {
+      if (!valid.ok()) break;
+      if (!IsForwardedHttpHeader(name)) continue;
+      valid = ValidateMetadataEntry(name, value);
+      v1::MetadataEntry* entry = http.add_headers();
+      entry->set_key(std::move(name));
+      entry->set_value(std::move(value));
+    }
+    if (!valid.ok()) {
+      Refuse(Fault(absl::StatusCode::kUnavailable, faults::kServiceFailed,
+                   absl::StrCat("the backend of ", service,
+                                " gave an answer that cannot be passed on: ", valid.message())));
+      return;
+    }
+    Respond(grpc::Status::OK, std::move(answer->body), {}, {}, &http);
+  }
+
   // Metadata services, answered by this SS for its hosted subsystem.
   void AnswerMetadata() {
     const std::string& code = envelope_.service().service_code();
@@ -354,11 +454,15 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   }
 
   // Signs the response with the provider member's key and answers once it is durable.
+  // `http`: a REST call's backend answer.
   void Respond(const grpc::Status& status, std::string body,
-               std::vector<v1::MetadataEntry> initial, std::vector<v1::MetadataEntry> trailing) {
+               std::vector<v1::MetadataEntry> initial, std::vector<v1::MetadataEntry> trailing,
+               const v1::HttpAnswer* http = nullptr) {
     v1::ResponseEnvelope response;
     response.set_message_id(envelope_.message_id());
-    response.set_request_hash(RequestHash(request_.envelope()));
+    response.set_request_hash(
+        RequestHashFor(envelope_, request_.envelope(), request_.body()));
+    if (http != nullptr) *response.mutable_http() = *http;
     response.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
     response.set_status_message(status.error_message());
     for (v1::MetadataEntry& entry : initial) *response.add_metadata() = std::move(entry);
@@ -386,17 +490,11 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     grpc::Slice slice(signed_message.SerializeAsString());
     *response_ = grpc::ByteBuffer(&slice, 1);
 
-    v1::AuditRecord record;
-    record.set_kind(v1::RESPONSE_OUT);
-    FillRecordFromEnvelope(envelope_, &record);
-    record.set_envelope(signed_message.envelope());
-    record.set_signature(signed_message.signature().SerializeAsString());
-    for (const std::string& der : signed_message.signer_cert_chain()) {
-      record.add_signer_cert_chain(der);
-    }
-    *record.mutable_peer_server() = envelope_.consumer_server();
+    v1::AuditRecord record = SignedMessageRecord(v1::RESPONSE_OUT, envelope_, signed_message,
+                                                 envelope_.consumer_server());
     record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
-    record.set_detail(status.error_message());
+    record.set_detail(http != nullptr ? absl::StrCat("HTTP ", http->status())
+                                      : status.error_message());
     core_->Audit(std::move(record), signed_message.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/true,
                  [this](absl::Status durable) {

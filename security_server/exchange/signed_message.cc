@@ -40,6 +40,17 @@ std::string RequestHash(absl::string_view envelope_bytes) {
   return crypto::Sha256(envelope_bytes);
 }
 
+std::string RestRequestHash(absl::string_view envelope_bytes, absl::string_view body) {
+  if (body.empty()) return crypto::Sha512(envelope_bytes);
+  return crypto::Sha512(absl::StrCat(crypto::Sha512(envelope_bytes), crypto::Sha512(body)));
+}
+
+std::string RequestHashFor(const v1::Envelope& envelope, absl::string_view envelope_bytes,
+                           absl::string_view body) {
+  return envelope.has_http() ? RestRequestHash(envelope_bytes, body)
+                             : RequestHash(envelope_bytes);
+}
+
 absl::StatusOr<std::shared_ptr<const crypto::Certificate>> SignedMessageVerifier::CheckedSigner(
     const v1::SignedMessage& message, const v1::MemberId& signer, const v1::GlobalConf& conf,
     absl::Time now) {

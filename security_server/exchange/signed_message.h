@@ -39,8 +39,18 @@ absl::StatusOr<v1::SignedMessage> SignMessage(const SigningIdentity& identity,
                                               crypto::SignatureContext context,
                                               std::string envelope_bytes, std::string body);
 
-// The request hash a response carries: SHA-256 of the request's envelope bytes.
+// The request hash a gRPC call's response carries: SHA-256 of the request's envelope bytes.
 std::string RequestHash(absl::string_view envelope_bytes);
+
+// The request hash a REST call's response carries (PR-REST's X-Road-Request-Hash, sent
+// base64-encoded): SHA-512(SHA-512(envelope bytes) || SHA-512(body)), or SHA-512(envelope
+// bytes) when there is no body. The envelope stands for PR-REST's "headers": it holds the
+// method, path, query and forwarded headers, and everything the consumer SS added.
+std::string RestRequestHash(absl::string_view envelope_bytes, absl::string_view body);
+
+// RestRequestHash for an envelope with an HTTP call, RequestHash otherwise.
+std::string RequestHashFor(const v1::Envelope& envelope, absl::string_view envelope_bytes,
+                           absl::string_view body);
 
 // Checks signed messages against a global configuration. Keeps parsed certificates and the
 // chains it has verified (per configuration serial), since parsing and chain building cost more

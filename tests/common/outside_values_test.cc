@@ -78,5 +78,41 @@ TEST_CASE("ValidateStatusMessage: UTF-8 without control characters, bounded",
   CHECK_FALSE(ValidateStatusMessage(std::string(kMaxStatusMessageBytes + 1, 'm')).ok());
 }
 
+TEST_CASE("HTTP request parts: method, path under a base, query", "[outside_values]") {
+  for (const char* method : {"GET", "POST", "PROPFIND", "M-SEARCH"}) {
+    CHECK(ValidateHttpMethod(method).ok());
+  }
+  for (const char* method : {"", "GE T", "GET\r", "G(ET"}) {
+    INFO(method);
+    CHECK(darvoza::testing::ObservedFault(ValidateHttpMethod(method)) == faults::kInvalidRequest);
+  }
+  CHECK_FALSE(ValidateHttpMethod(std::string(kMaxHttpMethodBytes + 1, 'G')).ok());
+
+  for (const char* path : {"", "/", "/v1/persons/42", "/a%20b", "/a..b/c.d", "/x%2Fy"}) {
+    INFO(path);
+    CHECK(ValidateHttpPath(path).ok());
+  }
+  for (const char* path : {"v1", "/..", "/a/../b", "/./a", "/%2e%2E/a", "/a/..%2Fb",
+                           "/a/%2E%2E%5Cb", "/a b", "/a?b", "/a#b", "/a\\b", "/a%zz", "/a%2", "/caf\xc3\xa9"}) {
+    INFO(path);
+    CHECK_FALSE(ValidateHttpPath(path).ok());
+  }
+  CHECK_FALSE(ValidateHttpPath("/" + std::string(kMaxHttpTargetBytes, 'p')).ok());
+  CHECK(ValidateHttpQuery("a=1&b=%20x&c").ok());
+  CHECK_FALSE(ValidateHttpQuery("a=1#frag").ok());
+  CHECK_FALSE(ValidateHttpQuery("a= 1").ok());
+}
+
+TEST_CASE("DecodeIdentifierPart: decoded once, then the identifier rule", "[outside_values]") {
+  CHECK(*DecodeIdentifierPart("tax%2Dregistry") == "tax-registry");
+  CHECK(*DecodeIdentifierText("UZ/GOV/7000%30001/benefits") == "UZ/GOV/70000001/benefits");
+  for (const char* bad : {"a%2Fb", "a%252Db", "%2E%2E", "a%00b", "a%zz", "a%2", "", "a b"}) {
+    INFO(bad);
+    CHECK(darvoza::testing::ObservedFault(DecodeIdentifierPart(bad).status()) ==
+          faults::kInvalidIdentifier);
+  }
+  CHECK_FALSE(DecodeIdentifierText("UZ//GOV").ok());
+}
+
 }  // namespace
 }  // namespace darvoza

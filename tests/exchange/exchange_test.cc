@@ -79,18 +79,7 @@ std::vector<v1::AuditRecordKind> RecordKinds(Federation::SecurityServer& ss,
 
 // Every record of `ss`'s log, sealed, witnessed and verified offline with the anchor.
 audit::VerifyReport VerifyLog(Federation& fed, Federation::SecurityServer& ss) {
-  audit::AuditLog* log = ss.node->services().audit;
-  REQUIRE(log->SealNow().ok());
-  absl::Status witnessed = log->WitnessNow();
-  INFO(witnessed.ToString());
-  REQUIRE(witnessed.ok());
-  audit::ExportOptions options;
-  options.global_configurations.push_back(fed.registry().CurrentConf()->SerializeAsString());
-  auto archive = log->Export(options);
-  REQUIRE(archive.ok());
-  auto verify = audit::VerifyOptionsFromAnchor(fed.anchor(), options.global_configurations);
-  REQUIRE(verify.ok());
-  return audit::VerifyArchive(*archive, *verify);
+  return fed.VerifyAuditLog(ss);
 }
 
 bool HasRefusal(Federation::SecurityServer& ss, const std::string& fault) {

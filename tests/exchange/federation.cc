@@ -11,6 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "audit/archive.h"
+#include "audit/audit_log.h"
 #include "common/identifiers.h"
 #include "common/tls.h"
 #include "registry/client.h"
@@ -98,6 +100,7 @@ Federation::SecurityServer& Federation::StartSecurityServer(const std::string& s
   ss->config.ss_listen = absl::StrCat("127.0.0.1:", ss_port != 0 ? ss_port : PickFreePort());
   ss->config.client_listen = "127.0.0.1:0";
   ss->config.client_tls_listen = "127.0.0.1:0";
+  ss->config.rest_listen = "127.0.0.1:0";
   ss->config.ops_listen = "127.0.0.1:0";
   ss->config.registry_addresses = {registry_address()};
   ss->config.conf_poll_interval = absl::Hours(1);
@@ -176,11 +179,18 @@ void Federation::Host(SecurityServer& ss, const std::string& subsystem,
 
 void Federation::AddService(SecurityServer& ss, const std::string& subsystem,
                             const std::string& service_code, const std::string& backend_address) {
+  AddServiceAt(ss, subsystem, service_code, absl::StrCat("grpc://", backend_address));
+}
+
+void Federation::AddServiceAt(SecurityServer& ss, const std::string& subsystem,
+                              const std::string& service_code, const std::string& backend,
+                              int timeout_millis) {
   v1::LocalService service;
   auto id = ParseServiceId(absl::StrCat(subsystem, "/", service_code));
   REQUIRE(id.ok());
   *service.mutable_id() = *id;
-  service.set_backend(absl::StrCat("grpc://", backend_address));
+  service.set_backend(backend);
+  service.set_timeout_millis(timeout_millis);
   v1::SsEmpty reply;
   auto ctx = AdminContext(ss);
   grpc::Status status = ss.admin->AddService(ctx.get(), service, &reply);
@@ -202,6 +212,21 @@ void Federation::Grant(SecurityServer& ss, const std::string& service,
   grpc::Status status = ss.admin->GrantAccess(ctx.get(), request, &reply);
   INFO(status.error_message());
   REQUIRE(status.ok());
+}
+
+audit::VerifyReport Federation::VerifyAuditLog(SecurityServer& ss) {
+  audit::AuditLog* log = ss.node->services().audit;
+  REQUIRE(log->SealNow().ok());
+  absl::Status witnessed = log->WitnessNow();
+  INFO(witnessed.ToString());
+  REQUIRE(witnessed.ok());
+  audit::ExportOptions options;
+  options.global_configurations.push_back(registry().CurrentConf()->SerializeAsString());
+  auto archive = log->Export(options);
+  REQUIRE(archive.ok());
+  auto verify = audit::VerifyOptionsFromAnchor(anchor(), options.global_configurations);
+  REQUIRE(verify.ok());
+  return audit::VerifyArchive(*archive, *verify);
 }
 
 void Federation::StopRegistry() { registry_server_->Shutdown(); }

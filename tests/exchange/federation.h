@@ -20,6 +20,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "audit/archive.h"
 #include "common/clock.h"
 #include "proto/globalconf.pb.h"
 #include "proto/security_server.grpc.pb.h"
@@ -48,6 +49,8 @@ class Federation {
     // The plaintext client port, host:port.
     std::string client_address() const { return node->addresses().client; }
     std::string client_tls_address() const { return node->addresses().client_tls; }
+    // The plaintext REST port, host:port.
+    std::string rest_address() const { return node->addresses().rest; }
   };
 
   // Initialises and starts a registry (auto-approving, for tests) of instance `instance`.
@@ -82,8 +85,17 @@ class Federation {
   // Registers `service_code` of `subsystem` with a grpc:// backend on `ss`.
   void AddService(SecurityServer& ss, const std::string& subsystem,
                   const std::string& service_code, const std::string& backend_address);
+  // The same with the backend as the operator gives it (grpc://..., http(s)://...) and the
+  // service's timeout (0: the default).
+  void AddServiceAt(SecurityServer& ss, const std::string& subsystem,
+                    const std::string& service_code, const std::string& backend,
+                    int timeout_millis = 0);
   // Grants `subject` (kind-prefixed) the right to call `service`.
   void Grant(SecurityServer& ss, const std::string& service, const std::string& subject);
+
+  // Every record of `ss`'s log, sealed, witnessed and verified offline with the anchor, as
+  // `darvoza audit verify` does.
+  audit::VerifyReport VerifyAuditLog(SecurityServer& ss);
 
   // Stops the registry (security servers keep their last configuration).
   void StopRegistry();

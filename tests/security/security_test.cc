@@ -209,18 +209,7 @@ CurlResult Curl(std::vector<std::string> args) {
 // Audit and metrics.
 
 void RequireLogVerifies(Federation& fed, Federation::SecurityServer& ss) {
-  audit::AuditLog* log = ss.node->services().audit;
-  REQUIRE(log->SealNow().ok());
-  absl::Status witnessed = log->WitnessNow();
-  INFO(witnessed.ToString());
-  REQUIRE(witnessed.ok());
-  audit::ExportOptions options;
-  options.global_configurations.push_back(fed.registry().CurrentConf()->SerializeAsString());
-  auto archive = log->Export(options);
-  REQUIRE(archive.ok());
-  auto verify = audit::VerifyOptionsFromAnchor(fed.anchor(), options.global_configurations);
-  REQUIRE(verify.ok());
-  audit::VerifyReport report = audit::VerifyArchive(*archive, *verify);
+  audit::VerifyReport report = fed.VerifyAuditLog(ss);
   INFO(report.ToText());
   CHECK(report.ok);
 }

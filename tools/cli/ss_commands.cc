@@ -134,6 +134,9 @@ void AddInit(CLI::App& ss, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--client-tls-listen", opts->config.client_tls_listen, "client mTLS port")
       ->capture_default_str();
+  cmd->add_option("--rest-listen", opts->config.rest_listen,
+                  "plaintext REST (X-Road PR-REST) port, loopback only, e.g. 127.0.0.1:5581 "
+                  "(default: off)");
   cmd->add_option("--ops-listen", opts->config.ops_listen, "health + metrics port")
       ->capture_default_str();
   cmd->add_option("--admin-socket", opts->config.admin_socket,
@@ -274,7 +277,9 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
   add->add_option("service", o->id, "e.g. UZ/GOV/70000001/tax-registry/pkg.TaxRegistry.GetDebt")
       ->required();
   add->add_option("--data-dir", o->data_dir, "SS data directory")->required();
-  add->add_option("--backend", o->backend, "grpc://host:port")->required();
+  add->add_option("--backend", o->backend,
+                  "grpc://host:port, or http(s)://host:port[/base] for a REST service")
+      ->required();
   add->add_option("--description", o->description,
                   "protobuf descriptor set (protoc -o) or OpenAPI document");
   add->add_option("--timeout-ms", o->timeout_ms, "backend call timeout (0: default)");
