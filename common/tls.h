@@ -3,7 +3,9 @@
 // Darvoza's certificates are all EC (P-256 or Ed25519). Restricting gRPC's TLS 1.2 cipher
 // suites to RSA-only ones leaves no TLS 1.2 suite that an EC certificate can serve, so TLS 1.3
 // is the only handshake that can succeed. gRPC reads the setting from the environment once,
-// before its first TLS credentials: every process calls SetUpTlsForProcess() first thing.
+// before its first TLS credentials: the daemons, the CLI and the test programs call
+// SetUpTlsForProcess() first thing (the examples in adapters/ and the load generators in bench/
+// are agency-side programs and set their own TLS).
 #ifndef DARVOZA_COMMON_TLS_H_
 #define DARVOZA_COMMON_TLS_H_
 
