@@ -46,7 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() {  # utime+stime of the given pids, in clock ticks
   local total=0
   for pid in "$@"; do
@@ -82,8 +81,7 @@ mkdir -p "$nginx_dir"
       -extfile "$name.ext" -out "$name.pem" 2>/dev/null
   done
 )
-hop_a=$(free_port)
-hop_b=$(free_port)
+{ read -r hop_a; read -r hop_b; } < <("$root/tools/free-ports" 2)
 cat >"$nginx_dir/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;

@@ -70,7 +70,6 @@ trap 'echo; echo "Stopping..."; exit 0' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s|$build_dir/tools/||; s|$work/||g"; "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for_file() {
   local file=$1 what=$2
   for _ in $(seq 1 200); do [ -s "$file" ] && return 0; sleep 0.1; done
@@ -93,12 +92,10 @@ PEN_SUB=$BENEFITS/pensions
 SERVICE=$TAX_SUB/darvoza.examples.v1.TaxRegistry
 REST_SERVICE=$TAX_SUB/persons
 
-registry_port=$(free_port)
-ss1_port=$(free_port)
-ss2_port=$(free_port)
-client1_port=$(free_port)
-client2_port=$(free_port)
-rest2_port=$(free_port)
+# Fixed before the daemons start (the registry publishes the SSs' addresses); tools/free-ports
+# says why they come from below the ephemeral range.
+{ read -r registry_port; read -r ss1_port; read -r ss2_port; read -r client1_port
+  read -r client2_port; read -r rest2_port; } < <("$root/tools/free-ports" 6)
 
 step "1. The registry: root CA, keys, configuration anchor"
 run "$darvoza" registry init --instance "$INSTANCE" --data-dir "$work/registry" \
