@@ -1,4 +1,4 @@
-// Audit archive files and their offline verification (DESIGN.md §7).
+// Audit archive files and their offline verification (docs/design.md §7).
 //
 // An archive (darvoza.v1.AuditArchive) carries records, bodies (unless excluded), seals,
 // receipts, certificates and global configurations. On disk it is "DVZARC01" followed by the

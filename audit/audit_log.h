@@ -1,4 +1,4 @@
-// The audit log of a security server (DESIGN.md §7): a tamper-evident, group-committed record
+// The audit log of a security server (docs/design.md §7): a tamper-evident, group-committed record
 // of every message event and administrative action, in one RocksDB per security server.
 //
 // Each record gets a dense seq (from 1) and record_hash = SHA-256(prev_hash || record bytes),

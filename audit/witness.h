@@ -1,4 +1,4 @@
-// The seal witness as the audit log sees it (DESIGN.md §7).
+// The seal witness as the audit log sees it (docs/design.md §7).
 //
 // The registry witnesses seals: it returns a signed, timed receipt for a seal whose previous
 // witnessed head is the head it holds, and refuses any other seal (FAILED_PRECONDITION with

@@ -1,4 +1,4 @@
-// Stable fault codes in X-Road's style (DESIGN.md §5), carried on an absl::Status.
+// Stable fault codes in X-Road's style (docs/design.md §5), carried on an absl::Status.
 //
 // A refusal is an absl::Status with the most specific code plus a fault code that clients can
 // match on; gRPC handlers return the code as grpc::Status and the fault in the `x-road-error`

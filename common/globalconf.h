@@ -1,6 +1,6 @@
-// The check of a signed global configuration against a configuration anchor (DESIGN.md §4, §6),
-// shared by the registry (self-check before publishing), the security server (every
-// configuration it fetches) and `darvoza conf verify`.
+// The check of a signed global configuration against a configuration anchor
+// (docs/design.md §4, §6), shared by the registry (self-check before publishing), the
+// security server (every configuration it fetches) and `darvoza conf verify`.
 //
 // Who may sign a configuration: a certificate the anchor lists (pinned), or, for a key
 // rollover that SSs holding an older anchor must follow, a successor configuration-signing

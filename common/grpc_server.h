@@ -1,4 +1,4 @@
-// Building and starting gRPC servers for Darvoza's daemons (DESIGN.md §9).
+// Building and starting gRPC servers for Darvoza's daemons (docs/design.md §9).
 //
 // Two things every listener of the registry and the security server must get right, and so
 // get in one place:

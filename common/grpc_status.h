@@ -1,5 +1,6 @@
 // Mapping between absl::Status (with a Darvoza fault code) and grpc::Status (with the fault in
-// the `x-road-error` trailing metadata), DESIGN.md §5. Shared by every gRPC service and client.
+// the `x-road-error` trailing metadata), docs/design.md §5.
+// Shared by every gRPC service and client.
 //
 //   // server side, in a handler:
 //   return ToGrpcStatus(registry_->AddMember(id, name), context);

@@ -1,4 +1,4 @@
-// Identifiers of a Darvoza instance (DESIGN.md §2): strict parsing and formatting of the text
+// Identifiers of a Darvoza instance (docs/design.md §2): strict parsing and formatting of the text
 // forms, and conversion to and from the structured protobuf forms.
 //
 // Text forms are '/'-separated: member UZ/GOV/70000001, subsystem UZ/GOV/70000001/tax-registry,

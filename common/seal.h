@@ -1,4 +1,4 @@
-// Audit seals and witness receipts (DESIGN.md §7): the checks every party shares.
+// Audit seals and witness receipts (docs/design.md §7): the checks every party shares.
 //
 // A security server signs a Seal (context darvoza.v1.seal) over a batch of its audit records;
 // the registry's witness returns a signed WitnessReceipt (context darvoza.v1.witness) and

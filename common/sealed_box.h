@@ -1,4 +1,4 @@
-// Sealed boxes: data encrypted to one recipient's P-256 public key (DESIGN.md §7 archives).
+// Sealed boxes: data encrypted to one recipient's P-256 public key (docs/design.md §7 archives).
 //
 // Scheme: an ephemeral P-256 key agrees a secret with the recipient's key (ECDH); HKDF-SHA256
 // (salt = SHA-256 of the box header, info "darvoza.v1.sealed-box") turns it into an AES-256-GCM

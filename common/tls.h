@@ -1,4 +1,4 @@
-// TLS 1.3 only, although gRPC 1.51 has no TLS version setting (DESIGN.md §4).
+// TLS 1.3 only, although gRPC 1.51 has no TLS version setting (docs/design.md §4).
 //
 // Darvoza's certificates are all EC (P-256 or Ed25519). Restricting gRPC's TLS 1.2 cipher
 // suites to RSA-only ones leaves no TLS 1.2 suite that an EC certificate can serve, so TLS 1.3

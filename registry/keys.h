@@ -1,4 +1,4 @@
-// The registry's key material and its files in the data directory (DESIGN.md §4):
+// The registry's key material and its files in the data directory (docs/design.md §4):
 //   keys/root-ca.key, certs/root-ca.pem                 instance root CA (issues everything)
 //   keys/conf-signing-<n>.key, certs/conf-signing-<n>.pem  configuration-signing key n
 //   keys/witness.key, certs/witness.pem                 signs witness receipts

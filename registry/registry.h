@@ -1,4 +1,4 @@
-// Registry: the central state of a Darvoza instance (DESIGN.md §4, §6, §7) — members,
+// Registry: the central state of a Darvoza instance (docs/design.md §4, §6, §7) — members,
 // subsystems, security servers and their certificates, registration and hosting requests,
 // global groups, the signed global configuration, witness heads and the hash-chained history.
 //

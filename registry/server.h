@@ -1,5 +1,5 @@
 // RegistryServer: the darvoza-registry daemon as a library — the Registry behind its three
-// ports (DESIGN.md §9), each its own grpc::Server with only its own services:
+// ports (docs/design.md §9), each its own grpc::Server with only its own services:
 //   public  TLS (server-auth, certificate from the instance root CA): Registration,
 //           GlobalConfService (Get, Watch), Witness
 //   admin   Unix socket (mode 0600, in the 0700 data directory) + admin token: RegistryAdmin,

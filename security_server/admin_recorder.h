@@ -1,5 +1,5 @@
-// AdminRecorder: where the security server records its administrative changes (issue 5 item
-// 6). The daemon wires an implementation that appends ADMIN_ACTION records to the SS's
+// AdminRecorder: where the security server records its administrative changes. The
+// daemon wires an implementation that appends ADMIN_ACTION records to the SS's
 // audit::AuditLog; tests may use a recorder that keeps them in memory.
 #ifndef DARVOZA_SECURITY_SERVER_ADMIN_RECORDER_H_
 #define DARVOZA_SECURITY_SERVER_ADMIN_RECORDER_H_

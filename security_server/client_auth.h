@@ -1,5 +1,5 @@
 // ClientAuthenticator: checks that a call on a client port comes from the information system of
-// the local subsystem it claims to be (DESIGN.md §4, "IS to its own SS").
+// the local subsystem it claims to be (docs/design.md §4, "IS to its own SS").
 //
 // Per hosted subsystem (LocalState), either plaintext — accepted only on the plaintext client
 // port, which listens on loopback only — or mutual TLS on the client TLS port with the SHA-256

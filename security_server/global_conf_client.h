@@ -1,4 +1,4 @@
-// GlobalConfClient: the security server's copy of the global configuration (DESIGN.md §6).
+// GlobalConfClient: the security server's copy of the global configuration (docs/design.md §6).
 //
 // It fetches the signed configuration from the registry (Get), keeps a Watch stream open for
 // new serials and polls at `poll_interval` as a fallback, verifies every configuration against

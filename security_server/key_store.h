@@ -1,4 +1,4 @@
-// KeyStore: the security server's keys and certificates (DESIGN.md §4) in its data directory:
+// KeyStore: the security server's keys and certificates (docs/design.md §4) in its data directory:
 //   keys/auth.key   certs/auth.pem     TLS identity (SS↔SS mTLS); watched by gRPC for renewal
 //   keys/seal.key   certs/seal.pem     signs audit seals
 //   keys/signing-<member>.key  certs/signing-<member>.pem   one per hosted member

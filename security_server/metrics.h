@@ -1,5 +1,5 @@
 // MetricsRegistry: the security server's counters and gauges, rendered as Prometheus text on
-// the ops port (DESIGN.md §9).
+// the ops port (docs/design.md §9).
 //
 // Names are full Prometheus series names, labels included, e.g.
 // `darvoza_ss_handshake_refusals_total` or

@@ -1,6 +1,6 @@
-// Node: the darvoza-ss daemon as a library (DESIGN.md §9, issue 5). It opens the keys, the
+// Node: the darvoza-ss daemon as a library (docs/design.md §9). It opens the keys, the
 // local state, the audit log and the global configuration client of one security server
-// (set up by `ss init` and `ss register`), creates the exchange (issue 6), and serves each
+// (set up by `ss init` and `ss register`), creates the exchange, and serves each
 // port as its own grpc::Server with only its own services:
 //   ss          SS↔SS mutual TLS; the peer is checked in the handshake against the global
 //               configuration (peer_check.h); the exchange's SS↔SS service

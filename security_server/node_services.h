@@ -1,5 +1,5 @@
-// The seam between the security server node (issue 5) and the exchange (issue 6,
-// security_server/exchange/): what the exchange gets from the node, and what the node asks of
+// The seam between the security server node and the exchange
+// (security_server/exchange/): what the exchange gets from the node, and what the node asks of
 // the exchange.
 //
 // The node creates the exchange once its services exist and registers what the exchange
@@ -56,7 +56,7 @@ struct NodeServices {
   MetricsRegistry* metrics;  // counters/gauges by name, rendered on the ops port
 };
 
-// Implemented by security_server/exchange/ (issue 6). Until it exists, node links a default
+// Implemented by security_server/exchange/. A node linked without it gets a default
 // that returns nullptrs (and the client ports answer UNIMPLEMENTED).
 class Exchange {
  public:

@@ -1,4 +1,4 @@
-// The check of a security server's TLS peer against the global configuration (DESIGN.md §4),
+// The check of a security server's TLS peer against the global configuration (docs/design.md §4),
 // shared by the provider side (any SS of the instance may connect) and the consumer side (the
 // peer must be the intended SS).
 //

@@ -1,5 +1,5 @@
 // Setting a security server up before its daemon runs: `darvoza ss init` and
-// `darvoza ss register` (DESIGN.md §4, issue 5).
+// `darvoza ss register` (docs/design.md §4).
 //
 //   init:     data directory (0700) with the anchor, ss.toml, admin.token (0600), the auth,
 //             seal and signing keys (0600) and their CSRs.

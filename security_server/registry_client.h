@@ -1,4 +1,4 @@
-// RegistryClient: the security server's side of the registry's public port (DESIGN.md §4):
+// RegistryClient: the security server's side of the registry's public port (docs/design.md §4):
 // server-authenticated TLS whose certificate must chain to the anchor's root CA and name the
 // registry (CN RegistryTlsCommonName(instance)), so an SS that holds nothing but the anchor
 // still knows it talks to the real registry.

@@ -1,4 +1,4 @@
-// Renewer: certificate renewal before expiry (DESIGN.md §4, issue 5 item 5).
+// Renewer: certificate renewal before expiry (docs/design.md §4).
 //
 // When a certificate comes within `margin` of its not_after (by the Clock), the SS makes a new
 // key and CSR for it, and submits a ServerRegistration carrying every due CSR, signed with its

@@ -1,6 +1,6 @@
 // StateStore: the security server's local state in one small RocksDB database
-// (<data dir>/state). Issue 5 asks for RocksDB here; DESIGN.md §3 said only audit/ and the
-// registry's store touch RocksDB — docs/operator.md records the departure.
+// (<data dir>/state). The original design (docs/design.md §3) had only audit/ and the
+// registry's store on RocksDB — docs/design-changes.md records the departure.
 //
 // Keys are byte strings with a namespace prefix chosen by the caller (LocalState uses "c/",
 // "s/", "a/", "g/", "x/"...). Writes are atomic batches; `sync` decides whether the WAL is

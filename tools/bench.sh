@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end benchmark of the exchange (DESIGN.md §8), every number measured in this run on
+# End-to-end benchmark of the exchange (docs/design.md §8), every number measured in this run on
 # this machine:
 #   direct    the client IS calls the backend itself (plaintext gRPC)
 #   darvoza   the same call through two security servers: mTLS, signatures, durable audit logs

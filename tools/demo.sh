@@ -48,7 +48,7 @@ for bin in "$darvoza" "$registryd" "$ssd" "$backend" "$client" "$civil"; do
   fi
 done
 
-# Every process must restrict TLS 1.2 to RSA suites before gRPC starts (DESIGN.md §4).
+# Every process must restrict TLS 1.2 to RSA suites before gRPC starts (docs/design.md §4).
 export GRPC_SSL_CIPHER_SUITES="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
 export GRPC_VERBOSITY=ERROR
 

@@ -23,7 +23,7 @@ built=$(date +%s)
 echo "Built in $((built - start)) s: $build_dir"
 
 # gRPC reads this before its first TLS credentials: RSA-only TLS 1.2 suites with EC-only
-# certificates leave TLS 1.3 as the only handshake (DESIGN.md §4).
+# certificates leave TLS 1.3 as the only handshake (docs/design.md §4).
 export GRPC_SSL_CIPHER_SUITES="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
 cd "$build_dir"
 ctest -LE soak --output-on-failure --timeout 600 -j "${CTEST_PARALLEL_LEVEL:-2}" "${ctest_args[@]}"

@@ -1,4 +1,4 @@
-// Context-tagged signatures (DESIGN.md §4) over PrivateKey / PublicKey.
+// Context-tagged signatures (docs/design.md §4) over PrivateKey / PublicKey.
 #include "common/crypto/signer.h"
 
 #include <utility>

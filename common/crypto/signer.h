@@ -1,4 +1,4 @@
-// Signing with context tags (DESIGN.md §4).
+// Signing with context tags (docs/design.md §4).
 //
 // Every Darvoza signature covers a context tag, a zero byte and then the bytes, so a signature
 // made for one purpose (a seal, say) can never be replayed as another (a request). Keys are used

@@ -1,4 +1,4 @@
-// X.509 certificates and certificate signing requests for Darvoza's PKI (DESIGN.md §4).
+// X.509 certificates and certificate signing requests for Darvoza's PKI (docs/design.md §4).
 //
 // The registry's instance root CA issues every certificate. A certificate's subject common name
 // is a kind-prefixed identifier (common/identifiers.h), e.g. "server:UZ/GOV/70000001/ss1" for an

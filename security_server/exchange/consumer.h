@@ -1,4 +1,4 @@
-// The consumer side of the exchange: the gRPC pass-through client interface (DESIGN.md §5).
+// The consumer side of the exchange: the gRPC pass-through client interface (docs/design.md §5).
 //
 // A client IS points its ordinary generated stub at its own security server and adds metadata
 // x-road-client (its subsystem) and x-road-service (the provider subsystem, optionally

@@ -1,6 +1,6 @@
 // ConsumerExchange: the part of the consumer side that the gRPC and REST client interfaces
-// share (DESIGN.md §5 steps 1-4): once an interface has turned its request into an envelope and
-// a body, this checks that the global configuration lists this SS as the client's host, picks
+// share (docs/design.md §5 steps 1-4): once an interface has turned its request into an envelope
+// and a body, this checks that the global configuration lists this SS as the client's host, picks
 // the provider SSs, signs the envelope with the client member's key, logs the request, sends it
 // over mTLS, checks the signed response (signature, message id, provider SS, request hash),
 // and logs it with one durable wait. Only an attempt that cannot have reached the provider SS

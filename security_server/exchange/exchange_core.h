@@ -32,7 +32,7 @@
 
 namespace darvoza::ss::exchange {
 
-// Metadata keys of the client interface (DESIGN.md §5).
+// Metadata keys of the client interface (docs/design.md §5).
 inline constexpr char kClientHeader[] = "x-road-client";
 inline constexpr char kServiceHeader[] = "x-road-service";
 inline constexpr char kIdHeader[] = "x-road-id";

@@ -1,4 +1,4 @@
-// The provider side of the exchange (DESIGN.md §5 steps 3-4): the SecurityServerExchange
+// The provider side of the exchange (docs/design.md §5 steps 3-4): the SecurityServerExchange
 // service on the SS↔SS port.
 //
 // For each signed request it checks, in order: the TLS peer is the consumer SS the envelope

@@ -1,5 +1,5 @@
 // ProviderPool: the consumer side's long-lived mTLS channels to provider security servers, and
-// the choice among the servers that host a subsystem (DESIGN.md §4, §5 step 1).
+// the choice among the servers that host a subsystem (docs/design.md §4, §5 step 1).
 //
 // Each channel has its own certificate verifier, run inside the TLS handshake, that accepts
 // the provider only when the SHA-256 of its certificate is one the current global

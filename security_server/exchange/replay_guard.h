@@ -1,4 +1,4 @@
-// ReplayGuard: the provider side's replay window (DESIGN.md §5 step 3).
+// ReplayGuard: the provider side's replay window (docs/design.md §5 step 3).
 //
 // A request is accepted only when its created_at lies within `window` of the provider's Clock
 // and its (consumer SS, nonce) pair was not seen before. Seen pairs are kept in the security

@@ -1,5 +1,5 @@
 // The consumer side's REST client interface: X-Road's message protocol for REST (PR-REST r1)
-// on the consumer SS's plaintext REST port (DESIGN.md §5).
+// on the consumer SS's plaintext REST port (docs/design.md §5).
 //
 //   METHOD /r1/{instance}/{class}/{member}/{subsystem}/{service}[/path][?query]
 //   X-Road-Client: {instance}/{class}/{member}/{subsystem}            (required)

@@ -1,4 +1,4 @@
-// Signing and checking the messages security servers exchange (DESIGN.md §5): the request
+// Signing and checking the messages security servers exchange (docs/design.md §5): the request
 // envelope signed by the client member, the response envelope signed by the provider member.
 //
 // A signature covers the serialized envelope under a context tag (darvoza.v1.request or

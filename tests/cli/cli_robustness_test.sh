@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 11 item 6: the `darvoza` CLI never crashes. Paths the filesystem refuses to look at
+# The `darvoza` CLI never crashes. Paths the filesystem refuses to look at
 # (a 300-character name, a symbolic link loop) end in a clear error and exit status 1, never
 # in an uncaught exception (rc 134); a bad flag exits non-zero even beside --version; a
 # refused `ss init` changes nothing, an existing directory's mode included.

@@ -1,5 +1,5 @@
 // common/outside_values: the one check of metadata, method paths and status messages from
-// outside (issue 10). The bytes here are the ones gRPC 1.51 aborts on when it sends them.
+// outside. The bytes here are the ones gRPC 1.51 aborts on when it sends them.
 #include "common/outside_values.h"
 
 #include <catch2/catch.hpp>

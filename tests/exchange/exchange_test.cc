@@ -1,4 +1,4 @@
-// The exchange end to end (issue 6): a registry, security servers of two members and the
+// The exchange end to end: a registry, security servers of two members and the
 // example agency backend, all real gRPC over loopback with real certificates and audit logs.
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -256,7 +256,7 @@ TEST_CASE("Exchange: a revoked consumer SS is refused in the provider's handshak
               .ok());
   agencies.fed.WaitForConfEverywhere();
   // The consumer itself no longer finds its hosting in the configuration: it refuses at once
-  // and sends nothing (issue 10).
+  // and sends nothing.
   CallResult refused = CallTax(agencies.consumer->client_address(), kBenefitsSubsystem);
   INFO(refused.status.error_message());
   CHECK(refused.status.error_code() == grpc::StatusCode::PERMISSION_DENIED);

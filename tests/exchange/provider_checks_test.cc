@@ -1,4 +1,4 @@
-// The provider SS's checks (DESIGN.md §5 step 3) and the SS-to-SS TLS (§4), exercised by
+// The provider SS's checks (docs/design.md §5 step 3) and the SS-to-SS TLS (§4), exercised by
 // sending hand-made signed messages over the real SS-to-SS port, and by openssl s_client.
 #include <catch2/catch.hpp>
 #include <cstdio>

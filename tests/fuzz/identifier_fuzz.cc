@@ -1,4 +1,4 @@
-// Fuzz target for identifier parsing (DESIGN.md §2: "Parsing is strict and fuzzed").
+// Fuzz target for identifier parsing (docs/design.md §2: "Parsing is strict and fuzzed").
 //
 // Properties checked on every input, beyond "does not crash":
 //  - every accepted reading formats back to exactly the input text (no normalisation that

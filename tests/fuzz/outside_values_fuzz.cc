@@ -1,4 +1,4 @@
-// Fuzz target for common/outside_values (issue 10): the one check of values from outside.
+// Fuzz target for common/outside_values: the one check of values from outside.
 //
 // Properties checked on every input, beyond "does not crash":
 //  - an accepted non-binary metadata value holds only bytes 0x20-0x7E (what gRPC 1.51 can send

@@ -1,4 +1,4 @@
-// Issue 11 item 1, over real gRPC against a RegistryServer on port 0 (and the real `darvoza`
+// Auto-approval over real gRPC against a RegistryServer on port 0 (and the real `darvoza`
 // CLI): auto-approval renews only what a security server already holds, never approves a
 // registration of a registered server id, and pending requests are capped.
 #include <chrono>

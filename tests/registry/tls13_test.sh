@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 11 item 5: TLS 1.3 cannot be switched off by accident. A daemon started with an
+# TLS 1.3 cannot be switched off by accident. A daemon started with an
 # inherited GRPC_SSL_CIPHER_SUITES that lists TLS 1.2 suites an EC certificate can serve must
 # still refuse a TLS 1.2 handshake (common/tls.h: RestrictTlsToVersion13 overwrites it), and
 # accept TLS 1.3. Exit 77 (skipped) when the binaries are not built.

@@ -1,4 +1,4 @@
-// Issue 10, hardening the exchange: hostile input against real security servers over real
+// Hardening the exchange: hostile input against real security servers over real
 // sockets (the federation fixture of tests/exchange), with curl and a raw HTTP/2 client for
 // bytes a gRPC client refuses to send. Every case asserts the documented fault (or, for the raw
 // client, the server's refusal counter and log), that the backend was not reached, that a

@@ -1,4 +1,4 @@
-// The global configuration client (DESIGN.md §6): watch beats a slow poll; forged, older and
+// The global configuration client (docs/design.md §6): watch beats a slow poll; forged, older and
 // expired configurations are refused and the last good one kept; the registry going away and
 // coming back.
 #include <catch2/catch.hpp>

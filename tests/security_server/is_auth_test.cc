@@ -1,7 +1,7 @@
-// IS authentication (DESIGN.md §4): per subsystem, plaintext on the loopback port or mutual TLS
-// with the IS certificate's SHA-256 pinned; a mismatch is SslAuthenticationFailed. Served the
-// way the node serves the client ports: the TLS port requests client certificates without
-// verifying them, and the ClientAuthenticator decides per call.
+// IS authentication (docs/design.md §4): per subsystem, plaintext on the loopback port or
+// mutual TLS with the IS certificate's SHA-256 pinned; a mismatch is SslAuthenticationFailed.
+// Served the way the node serves the client ports: the TLS port requests client certificates
+// without verifying them, and the ClientAuthenticator decides per call.
 #include <catch2/catch.hpp>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/async_generic_service.h>

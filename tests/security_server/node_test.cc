@@ -1,4 +1,4 @@
-// The darvoza-ss node end to end (issue 5): init, register, approval, hosting request and its
+// The darvoza-ss node end to end: init, register, approval, hosting request and its
 // approval, status; and what each port answers (admin token, health, reflection).
 #include <sys/stat.h>
 
@@ -200,7 +200,7 @@ TEST_CASE("Node: each port answers only its own services", "[ss][node][ports]") 
 
     // The SS port with a certificate the configuration lists (this SS's own): the handshake
     // succeeds, and there is neither health nor reflection behind it: every path but the
-    // exchange's is refused as an invalid message (issue 10).
+    // exchange's is refused as an invalid message.
     auto key_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/keys/auth.key").value();
     auto cert_pem = darvoza::ReadWholeFile(ss.config.data_dir + "/certs/auth.pem").value();
     auto peer = TlsChannelWithIdentity(node.addresses().ss, key_pem, cert_pem);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 11 item 2: a port in use is an error on every TCP listener of both daemons. gRPC sets
+# A port in use is an error on every TCP listener of both daemons. gRPC sets
 # SO_REUSEPORT by default, so without common/grpc_server.h's StartServer a second daemon
 # configured with a running daemon's port started and took a share of its connections.
 # Here each listener of a running registry and a running SS is given to a second daemon of the

@@ -1,5 +1,5 @@
-// Certificate renewal with a simulated clock (DESIGN.md §4): within the margin the SS makes new
-// keys and a renewal request signed with its current auth key, the registry approves it
+// Certificate renewal with a simulated clock (docs/design.md §4): within the margin the SS makes
+// new keys and a renewal request signed with its current auth key, the registry approves it
 // automatically, and once a configuration lists the new auth fingerprint the SS's TLS ports
 // present the new certificate — without a restart and before the old certificate expires.
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// `darvoza audit ...`: the auditor's tools (DESIGN.md §7, docs/auditor.md).
+// `darvoza audit ...`: the auditor's tools (docs/design.md §7, docs/auditor.md).
 //
 // Live logs are opened only as RocksDB secondary instances (AuditReader), so these commands
 // are safe beside a running security server; `purge` is the exception: it writes, and needs

@@ -8,7 +8,7 @@
 namespace darvoza::cli {
 
 void AddIdCommands(CLI::App& app, int* exit_code) {
-  CLI::App* id = app.add_subcommand("id", "Work with Darvoza identifiers (DESIGN.md §2)");
+  CLI::App* id = app.add_subcommand("id", "Work with Darvoza identifiers (docs/design.md §2)");
   id->require_subcommand(1);
   CLI::App* parse = id->add_subcommand(
       "parse", "Print every kind the text can be (member, subsystem, service, server, global or "

@@ -1,4 +1,4 @@
-// `darvoza ss ...`: set up and administer a security server (issue 5, docs/operator.md).
+// `darvoza ss ...`: set up and administer a security server (docs/operator.md).
 //
 // `ss init` and `ss register` work on the data directory directly (the daemon cannot run
 // before it has certificates). Every other command talks to the running darvoza-ss over its
