@@ -101,7 +101,7 @@ class Registry {
   // Auto-approval (options.auto_approve, auto_approve_renewals) never approves a registration
   // naming a registered server id, nor a renewal asking for a certificate kind or a signing
   // member the server does not hold unrevoked: those wait, with held_for_review saying why.
-  // RESOURCE_EXHAUSTED + Client.TooManyPendingRequests when the request would wait and
+  // RESOURCE_EXHAUSTED + Server.Registry.TooManyPendingRequests when the request would wait and
   // max_pending_requests already do.
   absl::StatusOr<v1::RequestRecord> Submit(const v1::SubmitRequest& request);
   // NOT_FOUND for an unknown id.
