@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "bench/proc_cpu.h"
 #include "proto/example_agency.grpc.pb.h"
 
 namespace {
@@ -39,7 +40,17 @@ struct Options {
   int concurrency = 1;
   double seconds = 5;
   double warmup = 1;
+  size_t body_bytes = 0;
+  std::vector<std::string> cpu_groups;
 };
+
+// A person id padded with digits to `bytes` (the backend echoes it, so the reply is as large):
+// bodies of a realistic size each way.
+std::string PersonId(size_t bytes) {
+  std::string id = "31234567890123";
+  while (id.size() < bytes) id.push_back(static_cast<char>('0' + id.size() % 10));
+  return id;
+}
 
 double CpuSeconds() {
   rusage usage{};
@@ -61,7 +72,7 @@ class Slot {
   Slot(TaxRegistry::Stub* stub, const Options& options, std::atomic<bool>* recording,
        std::atomic<bool>* stop)
       : stub_(stub), options_(options), recording_(recording), stop_(stop) {
-    request_.set_person_id("31234567890123");
+    request_.set_person_id(PersonId(options.body_bytes));
   }
 
   void Start() { Issue(); }
@@ -129,7 +140,17 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", options.concurrency, "Calls in flight");
   app.add_option("--seconds", options.seconds, "Measured duration");
   app.add_option("--warmup", options.warmup, "Warm-up before measuring");
+  app.add_option("--body-bytes", options.body_bytes,
+                 "Request size (the person id, padded; the reply echoes it)");
+  app.add_option("--cpu", options.cpu_groups,
+                 "name=pid,pid: report these processes' CPU seconds over the measured window "
+                 "(repeatable)");
   CLI11_PARSE(app, argc, argv);
+  auto cpu_groups = darvoza::bench::ParseCpuGroups(options.cpu_groups);
+  if (!cpu_groups) {
+    std::cerr << "--cpu wants name=pid,pid,...\n";
+    return 2;
+  }
 
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
@@ -150,6 +171,9 @@ int main(int argc, char** argv) {
   }
   for (auto& slot : slots) slot->Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup));
+  // The servers' CPU and the calls counted cover the same window: calls that complete
+  // between the two samples.
+  const darvoza::bench::CpuSample servers_start = darvoza::bench::SampleCpu(*cpu_groups);
   const double cpu_start = CpuSeconds();
   const auto start = Clock::now();
   recording = true;
@@ -157,6 +181,7 @@ int main(int argc, char** argv) {
   recording = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   const double cpu = CpuSeconds() - cpu_start;
+  const darvoza::bench::CpuSample servers_end = darvoza::bench::SampleCpu(*cpu_groups);
   stop = true;
   for (auto& slot : slots) slot->Wait();
 
@@ -176,10 +201,12 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "{\"calls\": %zu, \"errors\": %lld, \"calls_per_second\": %.1f, \"p50_us\": %lld, "
-      "\"p90_us\": %lld, \"p99_us\": %lld, \"client_cpu_seconds\": %.3f, \"seconds\": %.3f%s}\n",
+      "\"p90_us\": %lld, \"p99_us\": %lld, \"client_cpu_seconds\": %.3f, \"seconds\": %.3f, "
+      "\"server_cpu_seconds\": %s%s}\n",
       all.size(), static_cast<long long>(errors), all.size() / elapsed,
       static_cast<long long>(pct(0.5)), static_cast<long long>(pct(0.9)),
       static_cast<long long>(pct(0.99)), cpu, elapsed,
+      darvoza::bench::CpuJson(*cpu_groups, servers_start, servers_end).c_str(),
       last_error.empty() ? "" : (", \"last_error\": \"" + last_error + "\"").c_str());
   return all.empty() ? 1 : 0;
 }
