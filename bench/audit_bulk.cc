@@ -14,7 +14,6 @@
 // again) and checks at the end that the log's head is record N.
 #include <rocksdb/statistics.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -26,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "audit/audit_log.h"
 #include "bench/bench_records.h"
+#include "bench/proc_cpu.h"
 #include "common/check.h"
 #include "common/tls.h"
 
@@ -33,13 +33,6 @@ namespace {
 
 namespace audit = darvoza::audit;
 using SteadyClock = std::chrono::steady_clock;
-
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
 
 // Hands `count` records starting at `*next` to the log, `in_flight` at a time; every second
 // record is waited for (a response) and the others not (requests), as in an exchange.
@@ -79,11 +72,11 @@ void MeasureSteady(const std::string& name, const std::string& path, uint64_t re
   uint64_t next = (*log)->head_seq();
   const uint64_t head_before = next;
   (*log)->ResetTickers();
-  const double cpu_start = CpuSeconds();
+  const double cpu_start = darvoza::bench::SelfCpuSeconds();
   const auto start = SteadyClock::now();
   Append(**log, records, body_bytes, /*in_flight=*/64, &next);
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_start;
+  const double cpu = darvoza::bench::SelfCpuSeconds() - cpu_start;
   const double n = static_cast<double>(records);
   DARVOZA_CHECK((*log)->head_seq() == head_before + records) << "records went missing";
   std::printf(

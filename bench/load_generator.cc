@@ -4,7 +4,6 @@
 // the backend directly, a client port of a security server (with x-road-client and
 // x-road-service), or a proxy chain (plaintext or TLS). Prints one line of JSON: calls, errors,
 // calls per second, p50/p90/p99 latency in microseconds, and the CPU seconds this process used.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,13 +49,6 @@ std::string PersonId(size_t bytes) {
   std::string id = "31234567890123";
   while (id.size() < bytes) id.push_back(static_cast<char>('0' + id.size() % 10));
   return id;
-}
-
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -174,13 +166,13 @@ int main(int argc, char** argv) {
   // The servers' CPU and the calls counted cover the same window: calls that complete
   // between the two samples.
   const darvoza::bench::CpuSample servers_start = darvoza::bench::SampleCpu(*cpu_groups);
-  const double cpu_start = CpuSeconds();
+  const double cpu_start = darvoza::bench::SelfCpuSeconds();
   const auto start = Clock::now();
   recording = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(options.seconds));
   recording = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_start;
+  const double cpu = darvoza::bench::SelfCpuSeconds() - cpu_start;
   const darvoza::bench::CpuSample servers_end = darvoza::bench::SampleCpu(*cpu_groups);
   stop = true;
   for (auto& slot : slots) slot->Wait();

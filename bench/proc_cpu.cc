@@ -1,5 +1,6 @@
 #include "bench/proc_cpu.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +28,13 @@ double ProcessCpuSeconds(int pid) {
 }
 
 }  // namespace
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 std::optional<std::vector<CpuGroup>> ParseCpuGroups(const std::vector<std::string>& specs) {
   std::vector<CpuGroup> groups;

@@ -13,6 +13,9 @@
 
 namespace darvoza::bench {
 
+// CPU seconds (user + system) this process has used so far.
+double SelfCpuSeconds();
+
 // A named set of processes whose CPU is reported together (nginx: master and workers).
 struct CpuGroup {
   std::string name;

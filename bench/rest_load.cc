@@ -6,7 +6,6 @@
 // 400. Prints one line of JSON in darvoza-bench-load's shape: calls, errors, calls per second,
 // p50/p90/p99 latency in microseconds, and the CPU seconds this process used.
 #include <curl/curl.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,13 +22,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
 
 size_t Discard(char*, size_t size, size_t count, void*) { return size * count; }
 
@@ -115,13 +107,13 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   // The servers' CPU and the calls counted cover the same window.
   const darvoza::bench::CpuSample servers_start = darvoza::bench::SampleCpu(*cpu_groups);
-  const double cpu_start = CpuSeconds();
+  const double cpu_start = darvoza::bench::SelfCpuSeconds();
   const auto start = Clock::now();
   recording = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   recording = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_start;
+  const double cpu = darvoza::bench::SelfCpuSeconds() - cpu_start;
   const darvoza::bench::CpuSample servers_end = darvoza::bench::SampleCpu(*cpu_groups);
   stop = true;
   for (std::thread& thread : threads) thread.join();
