@@ -47,12 +47,16 @@ std::string MerkleTree::Root() const {
   return SubtreeHash(0, leaf_hashes_.size());
 }
 
-const std::string& MerkleTree::HashSubtree(uint64_t begin, uint64_t end) {
+std::string MerkleTree::HashSubtree(uint64_t begin, uint64_t end) {
   const uint64_t n = end - begin;
   if (n == 1) return leaf_hashes_[begin];
   const uint64_t k = SplitPoint(n);
-  std::string hash = MerkleNodeHash(HashSubtree(begin, begin + k), HashSubtree(begin + k, end));
-  return node_hashes_[{begin, end}] = std::move(hash);
+  // By value: inserting the right subtree's nodes may move the left one's entry.
+  const std::string left = HashSubtree(begin, begin + k);
+  const std::string right = HashSubtree(begin + k, end);
+  std::string hash = MerkleNodeHash(left, right);
+  node_hashes_[{begin, end}] = hash;
+  return hash;
 }
 
 const std::string& MerkleTree::SubtreeHash(uint64_t begin, uint64_t end) const {

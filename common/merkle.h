@@ -45,7 +45,7 @@ class MerkleTree {
 
  private:
   // Computes and records the hash of leaves [begin, end) and of every subtree below it.
-  const std::string& HashSubtree(uint64_t begin, uint64_t end);
+  std::string HashSubtree(uint64_t begin, uint64_t end);
   // The recorded hash of a subtree of this tree's shape. REQUIRES: the constructor visited it.
   const std::string& SubtreeHash(uint64_t begin, uint64_t end) const;
   void AppendPath(uint64_t index, uint64_t begin, uint64_t end,
