@@ -188,7 +188,10 @@ void AuditLog::Append(AppendRequest request, AppendCallback done) {
       return;
     }
   }
-  if (request.body.has_value()) {
+  if (request.body.has_value() && request.body_sha256_checked &&
+      request.record.body_sha256().size() == crypto::kSha256Size) {
+    request.record.set_body_length(request.body->size());
+  } else if (request.body.has_value()) {
     std::string sha = crypto::Sha256(*request.body);
     if (!request.record.body_sha256().empty() && request.record.body_sha256() != sha) {
       done(absl::InvalidArgumentError("body does not match record.body_sha256"));
@@ -282,7 +285,9 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
     std::string prev = head_hash_;
     const int64_t now = ToUnixNanosField(options_.clock->Now());
     results.reserve(batch.size());
+    bool waited = false;
     for (Pending& p : batch) {
+      waited = waited || p.request.wait_durable;
       v1::AuditRecord& r = p.request.record;
       r.set_seq(++seq);
       r.set_prev_hash(prev);
@@ -300,7 +305,9 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
     }
     {
       absl::ReaderMutexLock l(&db_mu_);
-      status = store_->Write(&wb, options_.sync);
+      // A batch of unwaited records only is left to the next waited batch's sync, which
+      // covers everything written before it.
+      status = store_->Write(&wb, options_.sync && waited);
     }
     if (status.ok()) {
       head_seq_ = seq;

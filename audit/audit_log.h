@@ -5,8 +5,8 @@
 // where the record bytes (a serialized darvoza.v1.AuditRecord) include prev_hash and seq.
 // Bodies are stored beside the chain keyed by their SHA-256 (unless hash-only), so purging or
 // dropping bodies never breaks the chain. Appends are group-committed: one writer thread takes
-// every waiting append, writes one WriteBatch with sync=true and then completes every waiter; a
-// completion therefore means "durable". Every N records or T of Clock time the writer seals the
+// every waiting append, writes one WriteBatch (with sync=true when any of them is waited for)
+// and then completes every waiter; a completion of a waited record therefore means "durable". Every N records or T of Clock time the writer seals the
 // unsealed records (Merkle root + chain head, signed with the seal key). Each seal names the
 // previous seal's (last_seq, chain_head) as its previous witnessed head ((0, "") for the first):
 // a witness thread sends seals to the registry's witness strictly in order, so that is exactly
@@ -106,6 +106,16 @@ struct AppendRequest {
   std::optional<std::string> body;
   // Keep only the body's hash (the subsystem is configured hash-only).
   bool hash_only = false;
+  // Whether the caller waits for this record to be durable. false: the callback runs once the
+  // record is written (in the page cache, so it survives the process being killed), and the
+  // record becomes durable with the next group commit that holds a waited record (the WAL is
+  // synced in order); a power cut before that loses it. Only batches holding a waited record
+  // are synced. Default: true.
+  bool wait_durable = true;
+  // The caller computed record.body_sha256 from `body` itself (or checked it against it): the
+  // log takes it instead of hashing the body again. Default: false (the log hashes the body
+  // and refuses a record whose body_sha256 differs).
+  bool body_sha256_checked = false;
 };
 
 struct AppendResult {
@@ -113,7 +123,8 @@ struct AppendResult {
   std::string record_hash;  // 32 bytes
 };
 
-// Called once, on the log's writer thread, after the record is durable (or has failed). Must
+// Called once, on the log's writer thread, after the record is durable (or, when not
+// wait_durable, written), or has failed. Must
 // be quick and must not wait for another append of the same log.
 using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
 

@@ -4,7 +4,6 @@
 // the backend directly, a client port of a security server (with x-road-client and
 // x-road-service), or a proxy chain (plaintext or TLS). Prints one line of JSON: calls, errors,
 // calls per second, p50/p90/p99 latency in microseconds, and the CPU seconds this process used.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +21,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "bench/proc_cpu.h"
 #include "proto/example_agency.grpc.pb.h"
 
 namespace {
@@ -39,13 +39,16 @@ struct Options {
   int concurrency = 1;
   double seconds = 5;
   double warmup = 1;
+  size_t body_bytes = 0;
+  std::vector<std::string> cpu_groups;
 };
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+// A person id padded with digits to `bytes` (the backend echoes it, so the reply is as large):
+// bodies of a realistic size each way.
+std::string PersonId(size_t bytes) {
+  std::string id = "31234567890123";
+  while (id.size() < bytes) id.push_back(static_cast<char>('0' + id.size() % 10));
+  return id;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -61,7 +64,7 @@ class Slot {
   Slot(TaxRegistry::Stub* stub, const Options& options, std::atomic<bool>* recording,
        std::atomic<bool>* stop)
       : stub_(stub), options_(options), recording_(recording), stop_(stop) {
-    request_.set_person_id("31234567890123");
+    request_.set_person_id(PersonId(options.body_bytes));
   }
 
   void Start() { Issue(); }
@@ -129,7 +132,17 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", options.concurrency, "Calls in flight");
   app.add_option("--seconds", options.seconds, "Measured duration");
   app.add_option("--warmup", options.warmup, "Warm-up before measuring");
+  app.add_option("--body-bytes", options.body_bytes,
+                 "Request size (the person id, padded; the reply echoes it)");
+  app.add_option("--cpu", options.cpu_groups,
+                 "name=pid,pid: report these processes' CPU seconds over the measured window "
+                 "(repeatable)");
   CLI11_PARSE(app, argc, argv);
+  auto cpu_groups = darvoza::bench::ParseCpuGroups(options.cpu_groups);
+  if (!cpu_groups) {
+    std::cerr << "--cpu wants name=pid,pid,...\n";
+    return 2;
+  }
 
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
@@ -150,13 +163,17 @@ int main(int argc, char** argv) {
   }
   for (auto& slot : slots) slot->Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(options.warmup));
-  const double cpu_start = CpuSeconds();
+  // The servers' CPU and the calls counted cover the same window: calls that complete
+  // between the two samples.
+  const darvoza::bench::CpuSample servers_start = darvoza::bench::SampleCpu(*cpu_groups);
+  const double cpu_start = darvoza::bench::SelfCpuSeconds();
   const auto start = Clock::now();
   recording = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(options.seconds));
   recording = false;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_start;
+  const double cpu = darvoza::bench::SelfCpuSeconds() - cpu_start;
+  const darvoza::bench::CpuSample servers_end = darvoza::bench::SampleCpu(*cpu_groups);
   stop = true;
   for (auto& slot : slots) slot->Wait();
 
@@ -176,10 +193,12 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "{\"calls\": %zu, \"errors\": %lld, \"calls_per_second\": %.1f, \"p50_us\": %lld, "
-      "\"p90_us\": %lld, \"p99_us\": %lld, \"client_cpu_seconds\": %.3f, \"seconds\": %.3f%s}\n",
+      "\"p90_us\": %lld, \"p99_us\": %lld, \"client_cpu_seconds\": %.3f, \"seconds\": %.3f, "
+      "\"server_cpu_seconds\": %s%s}\n",
       all.size(), static_cast<long long>(errors), all.size() / elapsed,
       static_cast<long long>(pct(0.5)), static_cast<long long>(pct(0.9)),
       static_cast<long long>(pct(0.99)), cpu, elapsed,
+      darvoza::bench::CpuJson(*cpu_groups, servers_start, servers_end).c_str(),
       last_error.empty() ? "" : (", \"last_error\": \"" + last_error + "\"").c_str());
   return all.empty() ? 1 : 0;
 }

@@ -36,6 +36,10 @@ std::string MerkleNodeHash(absl::string_view left, absl::string_view right) {
 MerkleTree::MerkleTree(absl::Span<const std::string> leaves) {
   leaf_hashes_.reserve(leaves.size());
   for (const std::string& leaf : leaves) leaf_hashes_.push_back(MerkleLeafHash(leaf));
+  if (leaf_hashes_.size() > 1) {
+    node_hashes_.reserve(leaf_hashes_.size() - 1);
+    HashSubtree(0, leaf_hashes_.size());
+  }
 }
 
 std::string MerkleTree::Root() const {
@@ -43,11 +47,23 @@ std::string MerkleTree::Root() const {
   return SubtreeHash(0, leaf_hashes_.size());
 }
 
-std::string MerkleTree::SubtreeHash(uint64_t begin, uint64_t end) const {
+std::string MerkleTree::HashSubtree(uint64_t begin, uint64_t end) {
   const uint64_t n = end - begin;
   if (n == 1) return leaf_hashes_[begin];
   const uint64_t k = SplitPoint(n);
-  return MerkleNodeHash(SubtreeHash(begin, begin + k), SubtreeHash(begin + k, end));
+  // By value: inserting the right subtree's nodes may move the left one's entry.
+  const std::string left = HashSubtree(begin, begin + k);
+  const std::string right = HashSubtree(begin + k, end);
+  std::string hash = MerkleNodeHash(left, right);
+  node_hashes_[{begin, end}] = hash;
+  return hash;
+}
+
+const std::string& MerkleTree::SubtreeHash(uint64_t begin, uint64_t end) const {
+  if (end - begin == 1) return leaf_hashes_[begin];
+  auto it = node_hashes_.find({begin, end});
+  DARVOZA_CHECK(it != node_hashes_.end()) << "no subtree [" << begin << ", " << end << ")";
+  return it->second;
 }
 
 std::vector<std::string> MerkleTree::InclusionProof(uint64_t index) const {

@@ -14,8 +14,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -30,7 +32,9 @@ std::string MerkleNodeHash(absl::string_view left, absl::string_view right);
 // A tree over leaves given once. Immutable after construction; thread-safe to read.
 class MerkleTree {
  public:
-  // `leaves` are leaf data (not yet leaf-hashed), e.g. record hashes.
+  // `leaves` are leaf data (not yet leaf-hashed), e.g. record hashes. Hashes every node once
+  // (2n - 1 hashes) and keeps them, so Root() and each InclusionProof() only look hashes up:
+  // all n proofs of a batch cost O(n log n), not O(n^2) hashing.
   explicit MerkleTree(absl::Span<const std::string> leaves);
 
   uint64_t size() const { return leaf_hashes_.size(); }
@@ -40,10 +44,15 @@ class MerkleTree {
   std::vector<std::string> InclusionProof(uint64_t index) const;
 
  private:
-  std::string SubtreeHash(uint64_t begin, uint64_t end) const;
+  // Computes and records the hash of leaves [begin, end) and of every subtree below it.
+  std::string HashSubtree(uint64_t begin, uint64_t end);
+  // The recorded hash of a subtree of this tree's shape. REQUIRES: the constructor visited it.
+  const std::string& SubtreeHash(uint64_t begin, uint64_t end) const;
   void AppendPath(uint64_t index, uint64_t begin, uint64_t end,
                   std::vector<std::string>* path) const;
   std::vector<std::string> leaf_hashes_;
+  // Hash of every inner node, by its leaf range [begin, end).
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, std::string> node_hashes_;
 };
 
 // OK when `proof` shows that `leaf` (data, not yet hashed) is leaf `index` of a tree of

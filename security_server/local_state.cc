@@ -1,5 +1,6 @@
 #include "security_server/local_state.h"
 
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -381,10 +382,14 @@ std::vector<v1::LocalGroup> LocalState::ListGroups() const {
 
 // --- Generic key-value space.
 
+absl::Mutex& LocalState::KvShard(absl::string_view key) {
+  return kv_mu_[absl::HashOf(key) % kKvShards];
+}
+
 absl::StatusOr<bool> LocalState::PutIfAbsent(absl::string_view key, absl::string_view value,
                                              bool sync) {
   std::string full = absl::StrCat(kKvPrefix, key);
-  absl::MutexLock lock(&kv_mu_);
+  absl::MutexLock lock(&KvShard(key));
   DARVOZA_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->Get(full));
   if (existing.has_value()) return false;
   StateBatch batch;
@@ -396,7 +401,7 @@ absl::StatusOr<bool> LocalState::PutIfAbsent(absl::string_view key, absl::string
 absl::Status LocalState::Delete(absl::string_view key) {
   StateBatch batch;
   batch.Delete(absl::StrCat(kKvPrefix, key));
-  absl::MutexLock lock(&kv_mu_);
+  absl::MutexLock lock(&KvShard(key));
   return store_->Write(batch, /*sync=*/false);
 }
 

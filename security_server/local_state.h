@@ -12,6 +12,7 @@
 #ifndef DARVOZA_SECURITY_SERVER_LOCAL_STATE_H_
 #define DARVOZA_SECURITY_SERVER_LOCAL_STATE_H_
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -108,7 +109,11 @@ class LocalState {
   std::map<std::string, v1::LocalService> services_ ABSL_GUARDED_BY(mu_);  // subsystem/code
   std::map<std::string, v1::AclEntry> acl_ ABSL_GUARDED_BY(mu_);  // service key + '\n' + subject
   std::map<std::string, v1::LocalGroup> groups_ ABSL_GUARDED_BY(mu_);      // by name
-  absl::Mutex kv_mu_;  // serialises PutIfAbsent
+  // Serialise PutIfAbsent and Delete per key: the key's hash picks the shard, so requests with
+  // different nonces (the replay guard's keys) rarely wait for each other's get+put.
+  static constexpr size_t kKvShards = 16;
+  absl::Mutex& KvShard(absl::string_view key);
+  std::array<absl::Mutex, kKvShards> kv_mu_;
 };
 
 }  // namespace darvoza::ss

@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
-# End-to-end benchmark of the exchange (docs/design.md §8), every number measured in this run on
-# this machine:
-#   direct    the client IS calls the backend itself (plaintext gRPC)
-#   darvoza   the same call through two security servers: mTLS, signatures, durable audit logs
-#             on both sides, access control (the demo's federation, Release build)
-#   nginx     the same call through a two-hop mTLS gRPC proxy chain of nginx (no signing, no
-#             logging): the floor for "two TLS hops"
-#   rest-direct / rest-darvoza   a REST look-up (GET, HTTP/1.1 keep-alive) on the example civil
-#             registry, called directly and through both security servers' REST path
-# at concurrency 1 and 64, with calls/s, p50/p99 latency, server CPU per exchange and the
-# security servers' peak RSS, and the disk's fsync time (a durable audit write waits for one).
-# The load generator runs on CPU 1, the servers on CPU 0 (2-core machines: see NOTES).
+# End-to-end benchmark of the exchange (docs/performance.md), every number measured in this run
+# on this machine:
+#   direct       the client IS calls the backend itself (plaintext gRPC)
+#   darvoza      the same call through two security servers: mTLS, signatures, durable audit
+#                logs on both sides, access control (the demo's federation, Release build)
+#   nginx        the same call through a two-hop mTLS gRPC proxy chain of nginx (no signing, no
+#                logging): the floor for "two TLS hops"
+#   rest-direct / rest-darvoza   a REST POST echoed by the example civil registry, called
+#                directly and through both security servers' REST path (HTTP/1.1 keep-alive)
+# with bodies of 1 KiB and 64 KiB each way, at concurrency 1, 16, 128 and 256. For each load it
+# reports calls/s, p50/p99 latency and CPU per call of the two security servers together (or of
+# nginx, master and workers), apart from the backend's; CPU and calls come from the same
+# measured window (the load generators sample /proc themselves). It also reports each security
+# server's RSS idle before and after the loads and at its peak, the disk's fsync p50/p99 (a
+# durable audit write waits for one), and a steady-state audit run: appends to a large log
+# (built once by darvoza-audit-bulk and reused) against a fresh one, judged by compaction bytes
+# and CPU per record. Servers run on CPU 0, load generators on CPU 1 (2-core machines).
+# Prints a table and writes JSON.
 #
-# Usage: tools/bench.sh [--build-dir DIR] [--seconds N]
+# Usage: tools/bench.sh [--build-dir DIR] [--seconds N] [--quick] [--json FILE]
+#                       [--audit-log DIR] [--audit-records N] [--audit-steady M]
+#   --quick          1 KiB only, concurrency 1 and 128, 2 s per load, a 200,000-record log
+#   --json FILE      where to write the results (default: bench.json in the current directory)
+#   --audit-log DIR  the large log, reused between runs (default: build/bench-audit-log)
+#   --audit-records  records in the large log (default 10,000,000; 0 skips the audit run)
+#   --audit-steady   records appended to each log in the steady-state run (default 200,000)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_dir=""
 seconds=5
+warmup=1
+bodies="1024 65536"
+concurrencies="1 16 128 256"
+json_out="$PWD/bench.json"
+audit_log="$root/build/bench-audit-log"
+audit_records=10000000
+audit_steady=200000
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quick) seconds=2; warmup=0.5; bodies="1024"; concurrencies="1 128"
+             audit_records=200000; audit_steady=20000; shift ;;
+    --json) json_out=$2; shift 2 ;;
+    --audit-log) audit_log=$2; shift 2 ;;
+    --audit-records) audit_records=$2; shift 2 ;;
+    --audit-steady) audit_steady=$2; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -33,7 +58,7 @@ if [ -z "$build_dir" ]; then
 fi
 load="$build_dir/bench/darvoza-bench-load"
 rest_load="$build_dir/bench/darvoza-bench-rest"
-backend_bin="$build_dir/adapters/darvoza-example-backend"
+bulk="$build_dir/bench/darvoza-audit-bulk"
 export GRPC_SSL_CIPHER_SUITES="ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
 export GRPC_VERBOSITY=ERROR
 
@@ -46,13 +71,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cpu_ticks() {  # utime+stime of the given pids, in clock ticks
-  local total=0
+rss_kib() {  # field (VmRSS or VmHWM) of each pid, as "pid:kib pid:kib"
+  local field=$1 out="" pid; shift
   for pid in "$@"; do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    out+="$pid:$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/status") "
   done
-  echo "$total"
+  echo "$out"
 }
+csv() { echo "$*" | tr ' ' ',' | sed 's/,*$//'; }
 
 echo "Starting the demo federation on CPU 0..."
 taskset -c 0 "$root/tools/demo.sh" --build-dir "$build_dir" --env-file "$work/fed.env" \
@@ -87,12 +113,17 @@ worker_processes 1;
 daemon off;
 pid $nginx_dir/nginx.pid;
 error_log $nginx_dir/error.log;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
-  # Long-lived upstream connections, as between security servers.
-  upstream hop_b { server 127.0.0.1:$hop_b; keepalive 64; }
-  upstream backend { server $DEMO_BACKEND; keepalive 64; }
+  client_max_body_size 8m;
+  # Connections are never closed for having served "enough" requests (nginx's default is
+  # 1000), and enough idle upstream connections are kept for 256 calls in flight: otherwise
+  # nginx is measured reconnecting, not proxying.
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  upstream hop_b { server 127.0.0.1:$hop_b; keepalive 512; keepalive_requests 10000000; }
+  upstream backend { server $DEMO_BACKEND; keepalive 512; keepalive_requests 10000000; }
   # Hop A: the client's side (like a consumer SS): plaintext in, mTLS out.
   server {
     listen 127.0.0.1:$hop_a http2;
@@ -122,78 +153,134 @@ EOF
 taskset -c 0 nginx -c "$nginx_dir/nginx.conf" -p "$nginx_dir" >"$nginx_dir/stdout.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do [ -s "$nginx_dir/nginx.pid" ] && break; sleep 0.1; done
-nginx_pids=$(pgrep -f "nginx.*$nginx_dir" | tr '\n' ' ')
+nginx_master=$(cat "$nginx_dir/nginx.pid")
+# Master and workers: the workers do the proxying.
+nginx_pids="$nginx_master $(pgrep -P "$nginx_master" | tr '\n' ' ')"
 
 echo "Measuring the disk's fsync time..."
-fsync_us=$(python3 - "$work" <<'PY'
-import os, sys, time
+fsync_json=$(python3 - "$work" <<'PY'
+import json, os, sys, time
 path = os.path.join(sys.argv[1], "fsync.probe")
 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
 samples = []
-for i in range(200):
+for i in range(300):
     os.write(fd, b"x" * 1024)
     t = time.perf_counter(); os.fsync(fd); samples.append(time.perf_counter() - t)
 samples.sort()
-print(int(samples[len(samples) // 2] * 1e6))
+print(json.dumps({"p50_us": int(samples[len(samples) // 2] * 1e6),
+                  "p99_us": int(samples[int(len(samples) * 0.99)] * 1e6)}))
 PY
 )
 
+sleep 2  # let start-up work (registration, first configuration fetch) settle
+rss_idle_before=$(rss_kib VmRSS $ss_pids)
+
 results="$work/results.jsonl"
-measure() {  # name target concurrency [client service]
-  local name=$1 target=$2 conc=$3 server_pids=$4; shift 4
-  local before after
-  before=$(cpu_ticks $server_pids)
+: >"$results"
+measure() {  # name body concurrency target [load options...]
+  local name=$1 body=$2 conc=$3 target=$4; shift 4
   local out
   if [[ $name == rest-* ]]; then
     out=$(taskset -c 1 "$rest_load" --url "$target" --concurrency "$conc" --seconds "$seconds" \
-      --warmup 1 "$@")
+      --warmup "$warmup" --body-bytes "$body" "$@" || true)
   else
     out=$(taskset -c 1 "$load" --target "$target" --concurrency "$conc" --seconds "$seconds" \
-      --warmup 1 "$@")
+      --warmup "$warmup" --body-bytes "$body" "$@" || true)
   fi
-  after=$(cpu_ticks $server_pids)
-  echo "{\"name\": \"$name\", \"concurrency\": $conc, \"server_cpu_ticks\": $((after - before)), \"load\": $out}" >>"$results"
-  echo "  $name c=$conc: $out"
+  [ -n "$out" ] || out='{"calls": 0, "errors": -1, "calls_per_second": 0, "p50_us": 0, "p90_us": 0, "p99_us": 0, "server_cpu_seconds": {}}'
+  echo "{\"name\": \"$name\", \"body_bytes\": $body, \"concurrency\": $conc, \"load\": $out}" >>"$results"
+  echo "  $name body=$body c=$conc: $out"
 }
-echo "Running the loads ($seconds s each)..."
-for c in 1 64; do
-  measure direct "$DEMO_BACKEND" "$c" "$backend_pid"
-  measure darvoza "$DEMO_CLIENT_PORT" "$c" "$ss_pids $backend_pid" \
-    --client "$DEMO_CLIENT" --service "$DEMO_SERVICE"
-  measure nginx "127.0.0.1:$hop_a" "$c" "$nginx_pids $backend_pid"
-  person=persons/30101900123456
-  measure rest-direct "http://$DEMO_CIVIL/$person" "$c" "$civil_pid"
-  measure rest-darvoza "http://$DEMO_REST_PORT/r1/$DEMO_REST_SERVICE/$person" "$c" \
-    "$ss_pids $civil_pid" --header "X-Road-Client: $DEMO_CLIENT"
+ss_cpu="ss=$(csv $ss_pids)"
+echo "Running the loads ($seconds s each after $warmup s of warm-up)..."
+for body in $bodies; do
+  for c in $concurrencies; do
+    measure direct "$body" "$c" "$DEMO_BACKEND" --cpu "backend=$backend_pid"
+    measure darvoza "$body" "$c" "$DEMO_CLIENT_PORT" --client "$DEMO_CLIENT" \
+      --service "$DEMO_SERVICE" --cpu "$ss_cpu" --cpu "backend=$backend_pid"
+    measure nginx "$body" "$c" "127.0.0.1:$hop_a" --cpu "proxy=$(csv $nginx_pids)" \
+      --cpu "backend=$backend_pid"
+    measure rest-direct "$body" "$c" "http://$DEMO_CIVIL/echo" --cpu "backend=$civil_pid"
+    measure rest-darvoza "$body" "$c" "http://$DEMO_REST_PORT/r1/$DEMO_REST_SERVICE/echo" \
+      --header "X-Road-Client: $DEMO_CLIENT" --cpu "$ss_cpu" --cpu "backend=$civil_pid"
+  done
 done
-rss_kb=0
-for pid in $ss_pids; do
-  kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  [ "$kb" -gt "$rss_kb" ] && rss_kb=$kb
-done
+sleep 2  # idle again: what the security servers keep after a load
+rss_idle_after=$(rss_kib VmRSS $ss_pids)
+rss_peak=$(rss_kib VmHWM $ss_pids)
 
-python3 - "$results" "$(getconf CLK_TCK)" "$fsync_us" "$rss_kb" <<'PY'
-import json, sys
+audit_json="$work/audit.jsonl"
+: >"$audit_json"
+if [ "$audit_records" -gt 0 ]; then
+  echo "Steady-state audit appends: a log of $audit_records records ($audit_log) against a fresh one..."
+  mkdir -p "$(dirname "$audit_log")"
+  TMPDIR="$work" taskset -c 0 "$bulk" --path "$audit_log" --records "$audit_records" \
+    --steady "$audit_steady" >"$audit_json"
+  cat "$audit_json"
+fi
+
+python3 - "$results" "$fsync_json" "$rss_idle_before" "$rss_idle_after" "$rss_peak" \
+  "$audit_json" "$json_out" "$seconds" <<'PY'
+import json, os, platform, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-tck = float(sys.argv[2]); fsync_us = int(sys.argv[3]); rss_mb = int(sys.argv[4]) / 1024
-by = {(r["name"], r["concurrency"]): r for r in rows}
+fsync = json.loads(sys.argv[2])
+def rss(text):
+    return {p.split(":")[0]: int(p.split(":")[1]) for p in text.split() if p.split(":")[1]}
+rss_before, rss_after, rss_peak = rss(sys.argv[3]), rss(sys.argv[4]), rss(sys.argv[5])
+audit = [json.loads(l) for l in open(sys.argv[6]) if l.strip()]
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+              if l.startswith("model name")), "unknown")
+machine = {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+           "load_average_at_end": os.getloadavg()}
+
+by = {(r["name"], r["body_bytes"], r["concurrency"]): r for r in rows}
+for r in rows:
+    l = r["load"]
+    calls = max(l["calls"], 1)
+    cpu = l.get("server_cpu_seconds", {})
+    proxy = cpu.get("ss", cpu.get("proxy"))
+    r["proxy_cpu_us_per_call"] = None if proxy is None else proxy * 1e6 / calls
+    r["backend_cpu_us_per_call"] = cpu["backend"] * 1e6 / calls if "backend" in cpu else None
+
+def rate(name, body, c):
+    r = by.get((name, body, c))
+    return r["load"]["calls_per_second"] if r and r["load"]["calls_per_second"] else None
+
+mib = lambda kib: kib / 1024
 print()
-print(f"disk fsync p50: {fsync_us} us   peak RSS of one security server: {rss_mb:.1f} MiB")
-print(f"{'path':12} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8} {'server CPU us/call':>19}"
-      f" {'vs direct':>10} {'vs nginx':>9}")
-def rate(name, c):
-    r = by.get((name, c))
-    return r["load"]["calls_per_second"] if r and r["load"]["calls_per_second"] else float("nan")
-for c in (1, 64):
-    for name in ("direct", "darvoza", "nginx", "rest-direct", "rest-darvoza"):
-        r = by.get((name, c))
-        if not r: continue
-        l = r["load"]
-        calls = max(l["calls"], 1)
-        cpu_us = r["server_cpu_ticks"] / tck * 1e6 / calls
-        rest = name.startswith("rest-")
-        vs_direct = l["calls_per_second"] / rate("rest-direct" if rest else "direct", c)
-        vs_nginx = "" if rest else f"{l['calls_per_second'] / rate('nginx', c):.2f}"
-        print(f"{name:12} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8} {l['p99_us']:>8}"
-              f" {cpu_us:>19.0f} {vs_direct:>10.2f} {vs_nginx:>9}")
+print(f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, kernel {machine['kernel']}")
+print(f"disk fsync p50 {fsync['p50_us']} us, p99 {fsync['p99_us']} us")
+for pid in rss_before:
+    print(f"security server {pid}: RSS idle before {mib(rss_before[pid]):.1f} MiB, "
+          f"idle after {mib(rss_after.get(pid, 0)):.1f} MiB, peak {mib(rss_peak.get(pid, 0)):.1f} MiB")
+print()
+print(f"{'path':12} {'body':>6} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8}"
+      f" {'proxy CPU':>10} {'backend CPU':>11} {'vs direct':>9} {'vs nginx':>8}")
+print(f"{'':12} {'':>6} {'':>4} {'':>9} {'':>8} {'':>8} {'us/call':>10} {'us/call':>11}")
+fmt = lambda v: "-" if v is None else f"{v:.0f}"
+for r in rows:
+    name, body, c, l = r["name"], r["body_bytes"], r["concurrency"], r["load"]
+    rest = name.startswith("rest-")
+    direct = rate("rest-direct" if rest else "direct", body, c)
+    nginx = None if rest else rate("nginx", body, c)
+    vs_direct = f"{l['calls_per_second'] / direct:.2f}" if direct else "-"
+    vs_nginx = f"{l['calls_per_second'] / nginx:.2f}" if nginx and name != "nginx" else ""
+    err = f"  ({l['errors']} errors)" if l.get("errors") else ""
+    print(f"{name:12} {body:>6} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8}"
+          f" {l['p99_us']:>8} {fmt(r['proxy_cpu_us_per_call']):>10}"
+          f" {fmt(r['backend_cpu_us_per_call']):>11} {vs_direct:>9} {vs_nginx:>8}{err}")
+if audit:
+    print()
+    print(f"{'audit log':10} {'records':>10} {'appended':>9} {'rec/s':>7} {'CPU us/rec':>10}"
+          f" {'compact rd B/rec':>16} {'compact wr B/rec':>16}")
+    for a in audit:
+        print(f"{a['log']:10} {a['records_before']:>10} {a['records_appended']:>9}"
+              f" {a['records_per_second']:>7.0f} {a['cpu_us_per_record']:>10.1f}"
+              f" {a['compaction_read_bytes_per_record']:>16.0f}"
+              f" {a['compaction_write_bytes_per_record']:>16.0f}")
+json.dump({"machine": machine, "seconds_per_load": float(sys.argv[8]), "fsync": fsync,
+           "rss_kib": {"idle_before": rss_before, "idle_after": rss_after, "peak": rss_peak},
+           "loads": rows, "audit_steady_state": audit},
+          open(sys.argv[7], "w"), indent=1)
+print(f"\nwrote {sys.argv[7]}")
 PY

@@ -3,6 +3,7 @@
 // docs/integrator.md. Prints its bound address, serves until SIGTERM/SIGINT.
 //
 //   GET /persons/{id}   200 {"id": "...", "name": "...", "born": "..."}, or 404
+//   POST /echo          200 with the request's body (tools/bench.sh: bodies each way)
 //   anything else       404
 #include <csignal>
 #include <cstdio>
@@ -45,6 +46,9 @@ darvoza::HttpResponse Answer(const darvoza::HttpRequest& request) {
               absl::StrCat("{\"id\":\"", it->first, "\",\"name\":\"", it->second.first,
                            "\",\"born\":\"", it->second.second, "\"}")};
     }
+  }
+  if (request.method == "POST" && path == "/echo") {
+    return {200, {{"Content-Type", "application/octet-stream"}}, request.body};
   }
   return {404, {{"Content-Type", "application/json"}}, "{\"error\":\"not found\"}"};
 }

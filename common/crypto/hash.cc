@@ -34,9 +34,9 @@ int HexValue(char c) {
 
 }  // namespace
 
-std::string Sha256(absl::string_view data) { return Digest(EVP_sha256(), data); }
+std::string Sha256(absl::string_view data) { return Digest(internal::FetchedSha256(), data); }
 
-std::string Sha512(absl::string_view data) { return Digest(EVP_sha512(), data); }
+std::string Sha512(absl::string_view data) { return Digest(internal::FetchedSha512(), data); }
 
 struct Sha256Hasher::State {
   internal::EvpMdCtxPtr ctx;
@@ -44,7 +44,7 @@ struct Sha256Hasher::State {
 
 Sha256Hasher::Sha256Hasher() : state_(new State{internal::EvpMdCtxPtr(EVP_MD_CTX_new())}) {
   DARVOZA_CHECK(state_->ctx != nullptr) << "EVP_MD_CTX_new failed";
-  DARVOZA_CHECK(EVP_DigestInit_ex(state_->ctx.get(), EVP_sha256(), nullptr) == 1)
+  DARVOZA_CHECK(EVP_DigestInit_ex(state_->ctx.get(), internal::FetchedSha256(), nullptr) == 1)
       << "EVP_DigestInit_ex failed: " << internal::TakeOpenSslError();
 }
 

@@ -19,6 +19,10 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 namespace darvoza::crypto {
 
+namespace internal {
+class PkeyCtxPool;
+}  // namespace internal
+
 enum class KeyAlgorithm { kEcdsaP256, kEd25519 };
 
 // "ecdsa-p256" / "ed25519".
@@ -54,6 +58,8 @@ class PublicKey {
   EVP_PKEY* pkey_;
   KeyAlgorithm algorithm_;
   std::string der_;
+  // Verify contexts kept for reuse (ECDSA); null for Ed25519.
+  std::unique_ptr<internal::PkeyCtxPool> verify_contexts_;
 };
 
 // A private key held in memory. Immutable after construction; thread-safe.
@@ -91,6 +97,8 @@ class PrivateKey {
   PrivateKey(EVP_PKEY* pkey, KeyAlgorithm algorithm);
   EVP_PKEY* pkey_;
   KeyAlgorithm algorithm_;
+  // Sign contexts kept for reuse (ECDSA); null for Ed25519.
+  std::unique_ptr<internal::PkeyCtxPool> sign_contexts_;
 };
 
 }  // namespace darvoza::crypto

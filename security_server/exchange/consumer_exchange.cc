@@ -157,6 +157,7 @@ void ConsumerExchange::SendToNextProvider() {
   // covers it (one durable wait per exchange).
   v1::AuditRecord record =
       SignedMessageRecord(v1::REQUEST_OUT, envelope_, signed_request_, peer_->entry().id());
+  record.set_body_sha256(envelope_.body_sha256());  // hashed from body_ in PrepareRoute
   core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()), /*wait=*/false,
                [](absl::Status) {});
 
@@ -229,6 +230,7 @@ void ConsumerExchange::OnProviderDone(const grpc::Status& status) {
   }
   v1::AuditRecord record =
       SignedMessageRecord(v1::RESPONSE_IN, envelope_, signed_response_, peer_->entry().id());
+  record.set_body_sha256(response_.body_sha256());  // checked against the body by VerifyResponse
   record.set_grpc_status_code(response_.grpc_status_code());
   record.set_detail(response_.has_http() ? absl::StrCat("HTTP ", response_.http().status())
                                          : response_.status_message());

@@ -33,6 +33,10 @@ void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body
   request.record = std::move(record);
   request.body = std::move(body);
   request.hash_only = hash_only;
+  // The exchange hashed or checked each body once already (docs/design.md §8).
+  request.body_sha256_checked =
+      request.body.has_value() && !request.record.body_sha256().empty();
+  request.wait_durable = wait;
   if (!wait) {
     node_.audit->Append(std::move(request), [metrics = node_.metrics](
                                                 absl::StatusOr<audit::AppendResult> result) {

@@ -78,8 +78,10 @@ class ExchangeCore {
 
   // Appends `record` (with `body` unless `hash_only`) to the audit log and calls `done` once
   // it is durable (OK) or failed (fault Server.AuditLog.WriteFailed). `wait` false: `done`
-  // runs at once and the record follows in the same or a later group commit. Without an audit
-  // log, `done` runs at once with OK.
+  // runs at once and the record follows in the same or a later group commit, synced by the
+  // next waited one. Without an audit log, `done` runs at once with OK. A non-empty
+  // record.body_sha256 must be the SHA-256 of `body` that this security server computed or
+  // checked itself: the log then does not hash the body again.
   void Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only, bool wait,
              std::function<void(absl::Status)> done);
 

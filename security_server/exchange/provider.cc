@@ -227,6 +227,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   void LogRequest() {
     v1::AuditRecord record =
         SignedMessageRecord(v1::REQUEST_IN, envelope_, request_, envelope_.consumer_server());
+    record.set_body_sha256(envelope_.body_sha256());  // checked against the body by Verify
     core_->Audit(std::move(record), request_.body(),
                  core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
                  [](absl::Status) {});
@@ -492,6 +493,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
 
     v1::AuditRecord record = SignedMessageRecord(v1::RESPONSE_OUT, envelope_, signed_message,
                                                  envelope_.consumer_server());
+    record.set_body_sha256(response.body_sha256());  // hashed from the body above
     record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
     record.set_detail(http != nullptr ? absl::StrCat("HTTP ", http->status())
                                       : status.error_message());

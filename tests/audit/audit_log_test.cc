@@ -113,6 +113,38 @@ TEST_CASE("Hash-only records keep the body hash but not the body", "[audit]") {
         absl::StatusCode::kInvalidArgument);
 }
 
+// The exchange hashes each body once and hands the log that hash (body_sha256_checked); the
+// log stores it and the body under it, and the stored log still verifies.
+TEST_CASE("A body hash the caller checked is taken as given and still verifies", "[audit]") {
+  LogFixture f;
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  AppendRequest request = MakeRequest(1, "checked body");
+  request.record.set_body_sha256(crypto::Sha256("checked body"));
+  request.body_sha256_checked = true;
+  auto r = (*log)->AppendAndWait(std::move(request));
+  REQUIRE(r.ok());
+  auto stored = (*log)->GetRecord(r->seq);
+  REQUIRE(stored.ok());
+  CHECK(stored->record.body_sha256() == crypto::Sha256("checked body"));
+  CHECK(stored->record.body_length() == 12);
+  auto body = (*log)->GetBody(crypto::Sha256("checked body"));
+  REQUIRE(body.ok());
+  CHECK(*body == "checked body");
+  // Without a 32-byte hash there is nothing to take: the log hashes the body itself.
+  AppendRequest unhashed = MakeRequest(2, "plain body");
+  unhashed.record.clear_body_sha256();
+  unhashed.body_sha256_checked = true;
+  auto r2 = (*log)->AppendAndWait(std::move(unhashed));
+  REQUIRE(r2.ok());
+  auto stored2 = (*log)->GetRecord(r2->seq);
+  REQUIRE(stored2.ok());
+  CHECK(stored2->record.body_sha256() == crypto::Sha256("plain body"));
+  VerifyOptions verify = f.pki.Options();
+  verify.allow_unwitnessed_seals = true;
+  CHECK(VerifyStore(**log, verify).ok);
+}
+
 TEST_CASE("Seals every N records, and after T of clock time", "[audit]") {
   LogFixture f;
   AuditLogOptions options = f.Options();

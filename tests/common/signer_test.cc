@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -116,6 +118,42 @@ TEST_CASE("Moving bytes between tag and data breaks the signature", "[signer]") 
   CHECK(VerifyWithContext(*pub, SignatureContext::kSeal, std::string("\0x", 2), *sig).code() ==
         absl::StatusCode::kUnauthenticated);
   CHECK(VerifyWithContext(*pub, SignatureContext::kSeal, "x", *sig).ok());
+}
+
+// Keys keep their OpenSSL contexts for reuse: a context that just refused a signature, or that
+// another thread used a moment ago, must give the same answers as a fresh one.
+TEST_CASE("Reused signing and verification contexts keep their answers, across threads",
+          "[signer]") {
+  const KeyAlgorithm algorithm = GENERATE(KeyAlgorithm::kEcdsaP256, KeyAlgorithm::kEd25519);
+  auto signer = NewSigner(algorithm);
+  auto pub = PublicOf(*signer);
+  auto other = PublicOf(*NewSigner(algorithm));
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 25;
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const std::string data = "message " + std::to_string(t) + "/" + std::to_string(i);
+        auto sig = signer->Sign(SignatureContext::kRequest, data);
+        if (!sig.ok()) {
+          ++failures[t];
+          continue;
+        }
+        std::string bad = *sig;
+        bad[bad.size() / 2] ^= 0x01;
+        // A refused signature first, on the same key's contexts, then the good one.
+        if (VerifyWithContext(*pub, SignatureContext::kRequest, data, bad).ok()) ++failures[t];
+        if (VerifyWithContext(*pub, SignatureContext::kRequest, data, "").ok()) ++failures[t];
+        if (VerifyWithContext(*other, SignatureContext::kRequest, data, *sig).ok()) ++failures[t];
+        if (!VerifyWithContext(*pub, SignatureContext::kRequest, data, *sig).ok()) ++failures[t];
+        if (VerifyWithContext(*pub, SignatureContext::kResponse, data, *sig).ok()) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(failures[t] == 0);
 }
 
 TEST_CASE("FileKeySigner::Open loads a 0600 key and refuses a 0644 one", "[signer]") {

@@ -73,6 +73,18 @@ inline std::string BioContents(BIO* bio) {
   return std::string(data, static_cast<size_t>(len));
 }
 
+// SHA-256 and SHA-512 fetched from the default provider once per process. OpenSSL 3 looks the
+// implementation up again on every digest or signature init given the legacy EVP_sha256()
+// (a locked method-store search); a fetched EVP_MD skips that. Never freed: process lifetime.
+inline const EVP_MD* FetchedSha256() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md;
+}
+inline const EVP_MD* FetchedSha512() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-512", nullptr);
+  return md;
+}
+
 // A read-only memory BIO over `data` (which must outlive the BIO).
 inline BioPtr ReadOnlyBio(absl::string_view data) {
   return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
