@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "audit/audit_log.h"
+#include "common/identifiers.h"
 #include "tests/test_support.h"
 
 extern char** environ;
@@ -114,6 +115,19 @@ HttpRequest HttpBackend::last() const {
   return requests_.back();
 }
 
+std::vector<HttpRequest> HttpBackend::requests() const {
+  absl::MutexLock lock(&mu_);
+  return requests_;
+}
+
+int HttpBackend::HitsFor(const std::string& message_id) const {
+  int hits = 0;
+  for (const HttpRequest& request : requests()) {
+    hits += HeaderValue(request, "x-road-id") == message_id;
+  }
+  return hits;
+}
+
 void HttpBackend::Answer(std::function<HttpResponse(const HttpRequest&)> answer) {
   absl::MutexLock lock(&mu_);
   answer_ = std::move(answer);
@@ -141,6 +155,36 @@ RestAgencies::RestAgencies() {
 
 std::string RestAgencies::Url(const std::string& rest) const {
   return absl::StrCat("http://", rest_address(), "/r1/", kRestServiceId, rest);
+}
+
+std::string HeaderValue(const HttpRequest& request, const std::string& name) {
+  for (const auto& [key, value] : request.headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
+bool HasHeader(const HttpRequest& request, const std::string& name) {
+  for (const auto& entry : request.headers) {
+    if (entry.first == name) return true;
+  }
+  return false;
+}
+
+void Revoke(Federation& fed, Federation::SecurityServer& ss, const std::string& service,
+            const std::string& subject) {
+  v1::AclRequest request;
+  auto service_id = ParseServiceId(service);
+  REQUIRE(service_id.ok());
+  auto subject_id = ParseAclSubject(subject);
+  REQUIRE(subject_id.ok());
+  *request.mutable_entry()->mutable_service() = *service_id;
+  *request.mutable_entry()->mutable_subject() = *subject_id;
+  v1::SsEmpty reply;
+  auto ctx = fed.AdminContext(ss);
+  grpc::Status status = ss.admin->RevokeAccess(ctx.get(), request, &reply);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
 }
 
 ClientResult Curl(const std::vector<std::string>& args) {
