@@ -16,7 +16,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "audit/audit_log.h"
-#include "common/identifiers.h"
 #include "tests/test_support.h"
 
 extern char** environ;
@@ -169,22 +168,6 @@ bool HasHeader(const HttpRequest& request, const std::string& name) {
     if (entry.first == name) return true;
   }
   return false;
-}
-
-void Revoke(Federation& fed, Federation::SecurityServer& ss, const std::string& service,
-            const std::string& subject) {
-  v1::AclRequest request;
-  auto service_id = ParseServiceId(service);
-  REQUIRE(service_id.ok());
-  auto subject_id = ParseAclSubject(subject);
-  REQUIRE(subject_id.ok());
-  *request.mutable_entry()->mutable_service() = *service_id;
-  *request.mutable_entry()->mutable_subject() = *subject_id;
-  v1::SsEmpty reply;
-  auto ctx = fed.AdminContext(ss);
-  grpc::Status status = ss.admin->RevokeAccess(ctx.get(), request, &reply);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
 }
 
 ClientResult Curl(const std::vector<std::string>& args) {

@@ -73,11 +73,6 @@ struct RestAgencies {
 std::string HeaderValue(const HttpRequest& request, const std::string& name);
 bool HasHeader(const HttpRequest& request, const std::string& name);
 
-// Takes `subject`'s (kind-prefixed) right to call `service` away on `ss`, through its admin
-// API as `darvoza ss acl revoke` does.
-void Revoke(Federation& fed, Federation::SecurityServer& ss, const std::string& service,
-            const std::string& subject);
-
 // An HTTP response as a client saw it. Header names in lower case.
 struct ClientResult {
   int exit_code = -1;  // of the client program; 0 when it got an answer

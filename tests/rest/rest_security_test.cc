@@ -251,7 +251,7 @@ TEST_CASE("REST security: access rights: never granted is refused, a grant lets 
   CHECK(a.backend.HitsFor("acl-granted") == 1);
   CHECK(HeaderValue(a.backend.last(), "x-road-client") == pensions);
 
-  Revoke(a.fed, a.provider, service, subject);
+  a.fed.Revoke(a.provider, service, subject);
   ClientResult revoked = call("acl-revoked");
   CheckRefused(revoked, 500, faults::kAccessDenied);
   CHECK(a.backend.hits() == 1);
