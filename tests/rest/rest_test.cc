@@ -449,7 +449,7 @@ TEST_CASE("REST: X-Road-Represented-Party reaches the backend and both logs, mal
                              absl::StrCat("X-Road-Represented-Party: ", malformed)});
     REQUIRE(bad.exit_code == 0);
     CHECK(bad.status == 400);
-    CHECK((bad.fault == faults::kInvalidIdentifier || bad.fault == faults::kInvalidRequest));
+    CHECK(bad.fault == faults::kInvalidIdentifier);
   }
   CHECK(a.backend.hits() == 1);
 }
