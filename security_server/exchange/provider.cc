@@ -11,6 +11,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/stub_options.h>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
@@ -20,6 +21,7 @@
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "common/outside_values.h"
+#include "common/rest_request.h"
 #include "common/status_macros.h"
 #include "proto/exchange.pb.h"
 #include "security_server/exchange/envelope_checks.h"
@@ -340,6 +342,10 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     if (!envelope_.issue().empty()) {
       request.headers.emplace_back("X-Road-Issue", envelope_.issue());
     }
+    if (envelope_.has_represented_party()) {
+      request.headers.emplace_back("X-Road-Represented-Party",
+                                   FormatSubsystemId(envelope_.represented_party()));
+    }
     request.body = request_.body();
     const absl::Duration timeout = BackendTimeout();
     request.timeout = timeout;
@@ -381,10 +387,11 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       valid = absl::InvalidArgumentError(absl::StrCat("more than ", kMaxMetadataEntries,
                                                       " headers"));
     }
+    const std::vector<std::string> hop_by_hop = ConnectionListedHeaders(answer->headers);
     for (auto& [name, value] : answer->headers) {
       if (!valid.ok()) break;
-      if (!IsForwardedHttpHeader(name)) continue;
-      valid = ValidateMetadataEntry(name, value);
+      if (!IsForwardedHttpHeader(name) || absl::c_linear_search(hop_by_hop, name)) continue;
+      valid = ValidateHttpHeader(name, value);
       v1::MetadataEntry* entry = http.add_headers();
       entry->set_key(std::move(name));
       entry->set_value(std::move(value));

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -16,15 +17,13 @@
 #include "common/faults.h"
 #include "common/identifiers.h"
 #include "common/outside_values.h"
+#include "common/rest_request.h"
 #include "common/status_macros.h"
 #include "security_server/exchange/consumer_exchange.h"
 #include "security_server/metrics.h"
 
 namespace darvoza::ss::exchange {
 namespace {
-
-constexpr absl::string_view kProtocolPrefix = "/r1/";
-constexpr size_t kServiceIdParts = 5;
 
 absl::Status Invalid(absl::string_view why) {
   return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest, why);
@@ -81,7 +80,7 @@ class RestCall final : public ConsumerExchange {
       return Invalid(absl::StrCat("more than ", kMaxMetadataEntries, " headers"));
     }
     for (const auto& [key, value] : request_.headers) {
-      DARVOZA_RETURN_IF_ERROR(ValidateMetadataEntry(key, value));
+      DARVOZA_RETURN_IF_ERROR(ValidateHttpHeader(key, value));
     }
     for (absl::string_view once : {kClientHeader, kIdHeader, kUserIdHeader, kIssueHeader,
                                    kRepresentedPartyHeader, kSecurityServerHeader}) {
@@ -92,34 +91,7 @@ class RestCall final : public ConsumerExchange {
     }
     DARVOZA_RETURN_IF_ERROR(ValidateHttpMethod(request_.method));
 
-    // /r1/{instance}/{class}/{member}/{subsystem}/{service}[/path][?query]
-    absl::string_view target = request_.target;
-    absl::string_view query;
-    if (const size_t q = target.find('?'); q != absl::string_view::npos) {
-      query = target.substr(q + 1);
-      target = target.substr(0, q);
-    }
-    if (!absl::ConsumePrefix(&target, kProtocolPrefix)) {
-      return Invalid("the request path is not /r1/{instance}/{class}/{member}/{subsystem}/"
-                     "{service}[/path]");
-    }
-    // The five service-id parts, then whatever follows is the backend path.
-    std::vector<absl::string_view> pieces =
-        absl::StrSplit(target, absl::MaxSplits('/', kServiceIdParts));
-    if (pieces.size() < kServiceIdParts) {
-      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidIdentifier,
-                   "the service id in the path has fewer than five parts");
-    }
-    std::vector<std::string> parts;
-    for (size_t i = 0; i < kServiceIdParts; ++i) {
-      DARVOZA_ASSIGN_OR_RETURN(std::string decoded, DecodeIdentifierPart(pieces[i]));
-      parts.push_back(std::move(decoded));
-    }
-    const std::string path =
-        pieces.size() > kServiceIdParts ? absl::StrCat("/", pieces[kServiceIdParts]) : "";
-    DARVOZA_RETURN_IF_ERROR(ValidateHttpPath(path));
-    DARVOZA_RETURN_IF_ERROR(ValidateHttpQuery(query));
-    DARVOZA_ASSIGN_OR_RETURN(v1::ServiceId service, ParseServiceId(absl::StrJoin(parts, "/")));
+    DARVOZA_ASSIGN_OR_RETURN(RestTarget target, ParseRestTarget(request_.target));
 
     std::optional<std::string> client_text = Header(kClientHeader);
     if (!client_text.has_value()) {
@@ -128,7 +100,7 @@ class RestCall final : public ConsumerExchange {
     DARVOZA_ASSIGN_OR_RETURN(std::string client_id, DecodeIdentifierText(*client_text));
     DARVOZA_ASSIGN_OR_RETURN(v1::SubsystemId client, ParseSubsystemId(client_id));
     *envelope_.mutable_client() = client;
-    *envelope_.mutable_service() = service;
+    *envelope_.mutable_service() = target.service;
     if (auto id = Header(kIdHeader); id.has_value() && !id->empty()) {
       envelope_.set_message_id(*id);  // validated above: printable, at most 255 bytes
     } else {
@@ -153,10 +125,11 @@ class RestCall final : public ConsumerExchange {
 
     v1::HttpCall* call = envelope_.mutable_http();
     call->set_method(request_.method);
-    call->set_path(path);
-    call->set_query(std::string(query));
+    call->set_path(target.path);
+    call->set_query(target.query);
+    const std::vector<std::string> hop_by_hop = ConnectionListedHeaders(request_.headers);
     for (auto& [key, value] : request_.headers) {
-      if (!IsForwardedHttpHeader(key)) continue;
+      if (!IsForwardedHttpHeader(key) || absl::c_linear_search(hop_by_hop, key)) continue;
       v1::MetadataEntry* entry = call->add_headers();
       entry->set_key(key);
       entry->set_value(value);
@@ -180,7 +153,7 @@ class RestCall final : public ConsumerExchange {
                                                      " headers"));
     }
     for (const v1::MetadataEntry& entry : http.headers()) {
-      DARVOZA_RETURN_IF_ERROR(ValidateMetadataEntry(entry.key(), entry.value()));
+      DARVOZA_RETURN_IF_ERROR(ValidateHttpHeader(entry.key(), entry.value()));
     }
     return absl::OkStatus();
   }

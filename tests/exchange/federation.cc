@@ -198,8 +198,9 @@ void Federation::AddServiceAt(SecurityServer& ss, const std::string& subsystem,
   REQUIRE(status.ok());
 }
 
-void Federation::Grant(SecurityServer& ss, const std::string& service,
-                       const std::string& subject) {
+namespace {
+
+v1::AclRequest AclRequestFor(const std::string& service, const std::string& subject) {
   v1::AclRequest request;
   auto service_id = ParseServiceId(service);
   REQUIRE(service_id.ok());
@@ -207,9 +208,27 @@ void Federation::Grant(SecurityServer& ss, const std::string& service,
   REQUIRE(subject_id.ok());
   *request.mutable_entry()->mutable_service() = *service_id;
   *request.mutable_entry()->mutable_subject() = *subject_id;
+  return request;
+}
+
+}  // namespace
+
+void Federation::Grant(SecurityServer& ss, const std::string& service,
+                       const std::string& subject) {
   v1::SsEmpty reply;
   auto ctx = AdminContext(ss);
-  grpc::Status status = ss.admin->GrantAccess(ctx.get(), request, &reply);
+  grpc::Status status =
+      ss.admin->GrantAccess(ctx.get(), AclRequestFor(service, subject), &reply);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+}
+
+void Federation::Revoke(SecurityServer& ss, const std::string& service,
+                        const std::string& subject) {
+  v1::SsEmpty reply;
+  auto ctx = AdminContext(ss);
+  grpc::Status status =
+      ss.admin->RevokeAccess(ctx.get(), AclRequestFor(service, subject), &reply);
   INFO(status.error_message());
   REQUIRE(status.ok());
 }

@@ -90,8 +90,9 @@ class Federation {
   void AddServiceAt(SecurityServer& ss, const std::string& subsystem,
                     const std::string& service_code, const std::string& backend,
                     int timeout_millis = 0);
-  // Grants `subject` (kind-prefixed) the right to call `service`.
+  // Grants `subject` (kind-prefixed) the right to call `service` / takes it away again.
   void Grant(SecurityServer& ss, const std::string& service, const std::string& subject);
+  void Revoke(SecurityServer& ss, const std::string& service, const std::string& subject);
 
   // Every record of `ss`'s log, sealed, witnessed and verified offline with the anchor, as
   // `darvoza audit verify` does.

@@ -114,6 +114,19 @@ HttpRequest HttpBackend::last() const {
   return requests_.back();
 }
 
+std::vector<HttpRequest> HttpBackend::requests() const {
+  absl::MutexLock lock(&mu_);
+  return requests_;
+}
+
+int HttpBackend::HitsFor(const std::string& message_id) const {
+  int hits = 0;
+  for (const HttpRequest& request : requests()) {
+    hits += HeaderValue(request, "x-road-id") == message_id;
+  }
+  return hits;
+}
+
 void HttpBackend::Answer(std::function<HttpResponse(const HttpRequest&)> answer) {
   absl::MutexLock lock(&mu_);
   answer_ = std::move(answer);
@@ -141,6 +154,20 @@ RestAgencies::RestAgencies() {
 
 std::string RestAgencies::Url(const std::string& rest) const {
   return absl::StrCat("http://", rest_address(), "/r1/", kRestServiceId, rest);
+}
+
+std::string HeaderValue(const HttpRequest& request, const std::string& name) {
+  for (const auto& [key, value] : request.headers) {
+    if (key == name) return value;
+  }
+  return "";
+}
+
+bool HasHeader(const HttpRequest& request, const std::string& name) {
+  for (const auto& entry : request.headers) {
+    if (entry.first == name) return true;
+  }
+  return false;
 }
 
 ClientResult Curl(const std::vector<std::string>& args) {

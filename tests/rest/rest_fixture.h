@@ -37,6 +37,10 @@ class HttpBackend {
   int hits() const;
   // The last request it received.
   HttpRequest last() const;
+  // Every request it received, oldest first.
+  std::vector<HttpRequest> requests() const;
+  // How many requests it received with X-Road-Id `message_id`.
+  int HitsFor(const std::string& message_id) const;
   void Answer(std::function<HttpResponse(const HttpRequest&)> answer);
   void Hold();
 
@@ -64,6 +68,10 @@ struct RestAgencies {
   // http://<consumer REST port>/r1/<kRestServiceId><rest>
   std::string Url(const std::string& rest = "") const;
 };
+
+// The value of header `name` (lower case) in `request`, or "" when it has none.
+std::string HeaderValue(const HttpRequest& request, const std::string& name);
+bool HasHeader(const HttpRequest& request, const std::string& name);
 
 // An HTTP response as a client saw it. Header names in lower case.
 struct ClientResult {

@@ -3,9 +3,13 @@
 // its documented answer, nothing reaches the backend, and both audit logs still verify.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/faults.h"
+#include "proto/envelope.pb.h"
+#include "security_server/exchange/consumer_exchange.h"
 #include "tests/rest/rest_fixture.h"
 #include "tests/test_support.h"
 
@@ -159,6 +163,35 @@ TEST_CASE("REST security: bytes outside ASCII, raw or percent-encoded, are refus
   CheckRefused(encoded, 400, faults::kInvalidIdentifier);
 }
 
+TEST_CASE("REST security: a header whose name ends in -bin holds printable ASCII like any other",
+          "[rest][security]") {
+  // gRPC base64-encodes metadata whose key ends in -bin; HTTP sends header bytes as they are.
+  Hostile h;
+  const std::string target = absl::StrCat("/r1/", kRestServiceId, "/x");
+  ClientResult high = RawOne(h.a, Get(target, "X-Data-Bin: caf\xe9\r\n"));
+  CheckRefused(high, 400, faults::kInvalidRequest);
+  ClientResult tab = RawOne(h.a, Get(target, "X-Data-Bin: a\tb\r\n"));
+  CheckRefused(tab, 400, faults::kInvalidRequest);
+}
+
+TEST_CASE("REST security: a backend header that is not printable ASCII is not passed on",
+          "[rest][security]") {
+  RestAgencies a;
+  // (The backend's own HTTP server never sends control bytes, so only high ones are tried.)
+  for (const char* value : {"caf\xe9", "\xff\xfe"}) {
+    INFO(value);
+    a.backend.Answer([value](const HttpRequest&) {
+      return HttpResponse{200, {{"X-Data-Bin", value}}, "ok"};
+    });
+    ClientResult r = Curl({a.Url("/x"), "-H", kClient});
+    REQUIRE(r.exit_code == 0);
+    CheckRefused(r, 500, faults::kServiceFailed);
+    CHECK(absl::StrContains(r.body, "cannot be passed on"));
+  }
+  RequireLogVerifies(a.fed, a.consumer);
+  RequireLogVerifies(a.fed, a.provider);
+}
+
 TEST_CASE("REST security: X-Road headers given twice are refused", "[rest][security]") {
   Hostile h;
   ClientResult r = Curl({h.a.Url("/x"), "-H", kClient, "-H",
@@ -171,6 +204,115 @@ TEST_CASE("REST security: a client that is not hosted here, or not who it claims
   Hostile h;
   ClientResult other = Curl({h.a.Url("/x"), "-H", "X-Road-Client: UZ/GOV/70000001/tax-registry"});
   CheckRefused(other, 400, faults::kNotAuthorized);
+}
+
+// The kinds of `records`, in log order.
+std::vector<v1::AuditRecordKind> Kinds(const std::vector<v1::AuditRecord>& records) {
+  std::vector<v1::AuditRecordKind> kinds;
+  for (const v1::AuditRecord& r : records) kinds.push_back(r.kind());
+  return kinds;
+}
+
+TEST_CASE("REST security: access rights: never granted is refused, a grant lets in, a revoke "
+          "refuses again",
+          "[rest][security]") {
+  RestAgencies a;
+  // A second subsystem of the same member, hosted by the same consumer SS, with no right yet.
+  const std::string pensions = "UZ/GOV/70000002/pensions";
+  a.fed.AddSubsystem(pensions);
+  a.fed.Host(a.consumer, pensions);
+  a.fed.WaitForConfEverywhere();
+  auto call = [&](const std::string& id) {
+    ClientResult r = Curl({a.Url("/v1/persons/7"), "-X", "POST", "-H", "X-Road-Client: " + pensions,
+                           "-H", "X-Road-Id: " + id, "--data-binary", "{}"});
+    REQUIRE(r.exit_code == 0);
+    return r;
+  };
+  const std::string service = absl::StrCat(kRestServiceId);
+  const std::string subject = "subsystem:" + pensions;
+
+  ClientResult never = call("acl-never");
+  CheckRefused(never, 500, faults::kAccessDenied);
+  CHECK(never.Header("x-road-id") == "acl-never");
+  CHECK(absl::StrContains(never.body, "has no access right"));
+  CHECK(a.backend.hits() == 0);
+  // The provider refused after logging the request; the consumer logged the refusal it got.
+  CHECK(Kinds(Records(a.provider, "acl-never")) ==
+        std::vector<v1::AuditRecordKind>{v1::REFUSAL});
+  std::vector<v1::AuditRecord> consumer_never = Records(a.consumer, "acl-never");
+  REQUIRE(Kinds(consumer_never) ==
+          std::vector<v1::AuditRecordKind>{v1::REQUEST_OUT, v1::REFUSAL});
+  CHECK(consumer_never[1].fault_code() == faults::kAccessDenied);
+
+  a.fed.Grant(a.provider, service, subject);
+  ClientResult granted = call("acl-granted");
+  CHECK(granted.status == 200);
+  CHECK(granted.fault.empty());
+  CHECK(a.backend.HitsFor("acl-granted") == 1);
+  CHECK(HeaderValue(a.backend.last(), "x-road-client") == pensions);
+
+  a.fed.Revoke(a.provider, service, subject);
+  ClientResult revoked = call("acl-revoked");
+  CheckRefused(revoked, 500, faults::kAccessDenied);
+  CHECK(a.backend.hits() == 1);
+  // The right of `benefits` was never touched.
+  ClientResult other = Curl({a.Url("/v1/persons/7"), "-H", kClient});
+  CHECK(other.status == 200);
+  CHECK(a.backend.hits() == 2);
+
+  RequireLogVerifies(a.fed, a.consumer);
+  RequireLogVerifies(a.fed, a.provider);
+}
+
+// Installs a stand-in for whatever lies between the two SSs for one scope.
+class WireHook {
+ public:
+  explicit WireHook(std::function<void(v1::SignedMessage&)> hook) {
+    ss::exchange::SetOutgoingRequestHookForTest(std::move(hook));
+  }
+  ~WireHook() { ss::exchange::SetOutgoingRequestHookForTest(nullptr); }
+};
+
+TEST_CASE("REST security: a signed REST request replayed at the provider is refused",
+          "[rest][security]") {
+  RestAgencies a;
+  auto call = [&](const std::string& id) {
+    ClientResult r = Curl({a.Url("/v1/transfer"), "-X", "POST", "-H", kClient, "-H",
+                           "X-Road-Id: " + id, "--data-binary", "amount=100"});
+    REQUIRE(r.exit_code == 0);
+    return r;
+  };
+  v1::SignedMessage first;
+  {
+    WireHook record([&](v1::SignedMessage& m) { first = m; });
+    REQUIRE(call("replay-1").status == 200);
+  }
+  REQUIRE(a.backend.hits() == 1);
+  v1::Envelope envelope;
+  REQUIRE(envelope.ParseFromString(first.envelope()));
+  REQUIRE(envelope.has_http());
+
+  // The same X-Road-Id from the client is no replay: each exchange has its own nonce.
+  CHECK(call("replay-1").status == 200);
+  CHECK(a.backend.HitsFor("replay-1") == 2);
+
+  // The first exchange's signed bytes, sent again in place of a new request.
+  {
+    WireHook replay([&](v1::SignedMessage& m) { m = first; });
+    ClientResult replayed = call("replay-2");
+    CheckRefused(replayed, 500, faults::kReplayedMessage);
+    // Also after the provider restarted: seen nonces are durable.
+    a.fed.RestartSecurityServer(a.provider);
+    a.fed.WaitForConfEverywhere();
+    CheckRefused(call("replay-3"), 500, faults::kReplayedMessage);
+  }
+  CHECK(a.backend.hits() == 2);
+  std::vector<v1::AuditRecord> refused = Records(a.consumer, "replay-2");
+  REQUIRE(!refused.empty());
+  CHECK(refused.back().kind() == v1::REFUSAL);
+  CHECK(refused.back().fault_code() == faults::kReplayedMessage);
+  RequireLogVerifies(a.fed, a.consumer);
+  RequireLogVerifies(a.fed, a.provider);
 }
 
 }  // namespace
