@@ -1,14 +1,15 @@
 #include "tests/exchange/federation.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <stdlib.h>
+#include <cstdio>
+#include <cstdlib>
 
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "audit/archive.h"
@@ -24,17 +25,21 @@
 namespace darvoza::testing {
 
 int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  close(fd);
-  return ntohs(addr.sin_port);
+  // tools/free-ports holds the one rule: below the ephemeral range, where no outgoing
+  // connection of a test running beside this one can take the port before the SS binds it.
+  const char* source_dir = std::getenv("DARVOZA_SOURCE_DIR");
+  REQUIRE(source_dir != nullptr);
+  const std::string command = absl::StrCat(source_dir, "/tools/free-ports 1");
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char line[32] = {};
+  const bool read = std::fgets(line, sizeof(line), pipe) != nullptr;
+  const int exit_status = pclose(pipe);
+  REQUIRE(read);
+  REQUIRE(exit_status == 0);
+  int port = 0;
+  REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &port));
+  return port;
 }
 
 Federation::Federation(const std::string& instance, Clock* clock)
