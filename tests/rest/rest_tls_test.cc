@@ -22,7 +22,7 @@
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
 #include "common/http_server.h"
-#include "common/tls.h"
+#include "common/identifiers.h"
 #include "tests/rest/rest_fixture.h"
 #include "tests/test_support.h"
 
