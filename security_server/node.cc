@@ -288,38 +288,29 @@ absl::Status Node::StartServers() {
     client_tls_listener_ = std::move(started.listener);
     addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
   }
-  // REST: the exchange's PR-REST interface on the process's HTTP server.
-  if (!config_.rest_listen.empty()) {
+  // REST: the exchange's PR-REST interface on the process's HTTP server, plaintext and TLS.
+  Exchange* exchange = exchange_.get();
+  for (const bool tls : {false, true}) {
+    const std::string& listen = tls ? config_.rest_tls_listen : config_.rest_listen;
+    if (listen.empty()) continue;
     HttpServerOptions options;
     options.max_body_bytes = kMaxPassThroughBodyBytes;
-    Exchange* exchange = exchange_.get();
+    if (tls) {
+      // The files the client TLS port serves, re-read by the server when they change.
+      options.tls = HttpServerTlsOptions{keys_->AuthKeyPath(), keys_->AuthCertPath(),
+                                         /*request_client_certificate=*/true};
+    }
     DARVOZA_ASSIGN_OR_RETURN(
-        rest_server_,
+        std::unique_ptr<HttpServer> server,
         HttpServer::Start(
-            config_.rest_listen, options,
+            listen, options,
             [exchange](HttpRequest request, HttpReply reply) {
               exchange->ServeRest(std::move(request), std::move(reply));
             },
             [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    addresses_.rest = absl::StrCat(HostOf(config_.rest_listen), ":", rest_server_->port());
-  }
-  if (!config_.rest_tls_listen.empty()) {
-    HttpServerOptions options;
-    options.max_body_bytes = kMaxPassThroughBodyBytes;
-    // The files the client TLS port serves, re-read by the server when they change.
-    options.tls = HttpServerTlsOptions{keys_->AuthKeyPath(), keys_->AuthCertPath(),
-                                       /*request_client_certificate=*/true};
-    Exchange* exchange = exchange_.get();
-    DARVOZA_ASSIGN_OR_RETURN(
-        rest_tls_server_,
-        HttpServer::Start(
-            config_.rest_tls_listen, options,
-            [exchange](HttpRequest request, HttpReply reply) {
-              exchange->ServeRest(std::move(request), std::move(reply));
-            },
-            [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    addresses_.rest_tls =
-        absl::StrCat(HostOf(config_.rest_tls_listen), ":", rest_tls_server_->port());
+    (tls ? addresses_.rest_tls : addresses_.rest) =
+        absl::StrCat(HostOf(listen), ":", server->port());
+    (tls ? rest_tls_server_ : rest_server_) = std::move(server);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
   {
