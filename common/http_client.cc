@@ -121,7 +121,23 @@ absl::StatusOr<HttpClientResponse> Perform(CURL* curl, const HttpClientRequest& 
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  if (!request.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
+  if (!request.ca_pem.empty()) {
+    curl_blob ca{const_cast<char*>(request.ca_pem.data()), request.ca_pem.size(),
+                 CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
+  } else if (!request.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
+  }
+  if (!request.client_cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(request.client_cert_pem.data()),
+                   request.client_cert_pem.size(), CURL_BLOB_COPY};
+    curl_blob key{const_cast<char*>(request.client_key_pem.data()),
+                  request.client_key_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {

@@ -7,7 +7,9 @@
 // what happened, for the caller to turn into its fault:
 //   DEADLINE_EXCEEDED   connecting or the whole exchange took longer than allowed
 //   UNAVAILABLE         the connection was refused, reset, or the host is unknown
-//   UNAUTHENTICATED     the TLS handshake or the server's certificate check failed
+//   UNAUTHENTICATED     the TLS handshake or the server's certificate check failed (a
+//                       server that refuses the client's certificate, or its absence, after
+//                       a TLS 1.3 handshake is seen as a reset: UNAVAILABLE)
 //   RESOURCE_EXHAUSTED  the answer's body is over max_response_bytes
 //   INVALID_ARGUMENT    the request cannot be sent (bad URL, header text)
 //
@@ -35,6 +37,10 @@ struct HttpClientRequest {
   absl::Duration timeout = absl::Seconds(30);  // the whole exchange
   size_t max_response_bytes = 16 << 20;
   std::string ca_file;  // https: trusted CAs (PEM); "" = the system's
+  // https, given in memory (libcurl's *_BLOB options) so that nothing is written to disk:
+  std::string ca_pem;           // trusted CAs (PEM); when set, instead of ca_file
+  std::string client_cert_pem;  // client certificate (PEM) for mutual TLS; "" = none
+  std::string client_key_pem;   // its private key (PEM); with client_cert_pem
 };
 
 struct HttpClientResponse {

@@ -1,16 +1,21 @@
 #include "common/http_server.h"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
@@ -18,6 +23,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/files.h"
+#include "common/tls.h"
 
 namespace darvoza {
 namespace {
@@ -26,6 +33,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // What every connection of one server shares. Outlives the connections' replies.
 struct ServerState {
@@ -51,31 +60,70 @@ bool SafeHeaderText(absl::string_view text) {
   return true;
 }
 
-// One connection. All of its handlers run on its strand (the socket's executor); the handler's
-// reply is posted there, so nothing here needs a lock.
-class Session : public std::enable_shared_from_this<Session> {
+// One connection, plaintext (PlainStream) or TLS (TlsStream). All of its handlers run on its
+// strand (the socket's executor); the handler's reply is posted there, so nothing here needs a
+// lock.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ServerState> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `context`: the TLS context the connection was accepted with (null for plaintext); the
+  // session keeps it alive while the server may already serve a newer one.
+  Session(tcp::socket socket, std::shared_ptr<ServerState> state,
+          std::shared_ptr<net::ssl::context> context)
+      : context_(std::move(context)), stream_(MakeStream(std::move(socket), context_.get())),
+        state_(std::move(state)) {
     state_->connections.fetch_add(1);
   }
   ~Session() { state_->connections.fetch_sub(1); }
 
   void Run() {
     beast::error_code ignored;
-    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    Tcp().socket().set_option(tcp::no_delay(true), ignored);
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::ReadHeader, shared_from_this()));
+                  beast::bind_front_handler(&Session::Start, this->shared_from_this()));
   }
 
  private:
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+  static Stream MakeStream(tcp::socket socket, net::ssl::context* context) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *context);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
   const HttpServerOptions& options() const { return state_->options; }
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void Start() {
+    if constexpr (kTls) {
+      Tcp().expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              beast::bind_front_handler(&Session::OnHandshake,
+                                                        shared_from_this()));
+    } else {
+      ReadHeader();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      Close();  // not a TLS 1.3 client, or it gave up: nothing can be answered
+      return;
+    }
+    if constexpr (kTls) peer_certificate_pem_ = PeerCertificatePem(stream_.native_handle());
+    ReadHeader();
+  }
 
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().max_header_bytes));
     parser_->body_limit(options().max_body_bytes);
-    stream_.expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
+    Tcp().expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -132,7 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    stream_.expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
+    Tcp().expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }
@@ -154,12 +202,14 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::string(field.value()));
     }
     out.body = std::move(request.body());
+    out.tls = kTls;
+    out.peer_certificate_pem = peer_certificate_pem_;
     {
       absl::MutexLock lock(&state_->mu);
       if (state_->stopped) return;
       ++state_->in_flight;
     }
-    stream_.expires_never();
+    Tcp().expires_never();
     // Copies of the reply share `session`; the first call takes it, so the session is no
     // longer held from outside once the reply is posted (Shutdown waits for in_flight == 0).
     auto session = std::make_shared<std::shared_ptr<Session>>(shared_from_this());
@@ -223,7 +273,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.keep_alive(!close_after_write_);
     response_.body() = std::move(response.body);
     response_.prepare_payload();
-    stream_.expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
+    Tcp().expires_after(absl::ToChronoMilliseconds(options().idle_timeout));
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
@@ -242,10 +292,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Half-closes and reads what the client still sends, so that it sees the answer rather than
   // a reset of a connection with unread data.
+  // Over TLS the same is TLS's own close (close_notify both ways).
   void Drain() {
+    Tcp().expires_after(std::chrono::seconds(5));
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->Close(); });
+      return;
+    }
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(5));
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.async_read_some(net::buffer(drain_),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) {
@@ -258,12 +313,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Tcp().socket().close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  const std::shared_ptr<net::ssl::context> context_;  // before stream_, which uses it
+  Stream stream_;
   const std::shared_ptr<ServerState> state_;
+  std::string peer_certificate_pem_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;
@@ -271,6 +328,68 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool close_after_write_ = false;
   char drain_[16 << 10];
+};
+
+// What a file looked like when it was last read; a change means it must be read again.
+struct FileVersion {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = -1;
+  int64_t mtime_nanos = 0;
+  bool operator==(const FileVersion& o) const {
+    return device == o.device && inode == o.inode && size == o.size &&
+           mtime_nanos == o.mtime_nanos;
+  }
+};
+
+std::optional<FileVersion> VersionOf(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileVersion{st.st_dev, st.st_ino, st.st_size,
+                     int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+// The TLS context of a port, rebuilt from its key and certificate files when they change.
+// Called on the acceptor's strand only.
+class TlsContextSource {
+ public:
+  explicit TlsContextSource(HttpServerTlsOptions options) : options_(std::move(options)) {}
+
+  // Reads the files now. INVALID_ARGUMENT when they are unusable.
+  absl::Status Load() {
+    const std::optional<FileVersion> key = VersionOf(options_.key_path);
+    const std::optional<FileVersion> cert = VersionOf(options_.cert_path);
+    auto key_pem = ReadWholeFile(options_.key_path);
+    if (!key_pem.ok()) return absl::InvalidArgumentError(key_pem.status().message());
+    auto cert_pem = ReadWholeFile(options_.cert_path);
+    if (!cert_pem.ok()) return absl::InvalidArgumentError(cert_pem.status().message());
+    auto ctx = NewTls13ServerContext(*key_pem, *cert_pem, options_.request_client_certificate);
+    if (!ctx.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(options_.key_path, ", ", options_.cert_path,
+                                                     ": ", ctx.status().message()));
+    }
+    context_ = std::make_shared<net::ssl::context>(ctx->release());
+    key_version_ = key;
+    cert_version_ = cert;
+    return absl::OkStatus();
+  }
+
+  // The context for a new connection: re-read first when either file changed. A file caught
+  // half-written (or removed) keeps the previous context until a later connection finds the
+  // pair usable again.
+  std::shared_ptr<net::ssl::context> Current() {
+    if (VersionOf(options_.key_path) != key_version_ ||
+        VersionOf(options_.cert_path) != cert_version_) {
+      (void)Load();
+    }
+    return context_;
+  }
+
+ private:
+  const HttpServerTlsOptions options_;
+  std::shared_ptr<net::ssl::context> context_;
+  std::optional<FileVersion> key_version_;
+  std::optional<FileVersion> cert_version_;
 };
 
 class HttpServerImpl final : public HttpServer {
@@ -284,6 +403,10 @@ class HttpServerImpl final : public HttpServer {
   ~HttpServerImpl() override { Shutdown(absl::Seconds(5)); }
 
   absl::Status Bind(const std::string& listen) {
+    if (state_->options.tls.has_value()) {
+      tls_.emplace(*state_->options.tls);
+      if (absl::Status loaded = tls_->Load(); !loaded.ok()) return loaded;
+    }
     const size_t colon = listen.rfind(':');
     int port = 0;
     if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
@@ -358,8 +481,10 @@ class HttpServerImpl final : public HttpServer {
     if (state_->connections.load() >= state_->options.max_connections) {
       beast::error_code ignored;
       socket.close(ignored);
+    } else if (tls_.has_value()) {
+      std::make_shared<Session<TlsStream>>(std::move(socket), state_, tls_->Current())->Run();
     } else {
-      std::make_shared<Session>(std::move(socket), state_)->Run();
+      std::make_shared<Session<PlainStream>>(std::move(socket), state_, nullptr)->Run();
     }
     Accept();
   }
@@ -368,6 +493,7 @@ class HttpServerImpl final : public HttpServer {
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_;
+  std::optional<TlsContextSource> tls_;  // on the acceptor's strand after Bind
   int port_ = 0;
   std::vector<std::thread> threads_;
 };

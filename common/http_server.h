@@ -11,6 +11,12 @@
 // than a single "chunked", which Beast 1.74 would otherwise take as a request without a body).
 // `Expect: 100-continue` is answered locally.
 //
+// With HttpServerOptions::tls set the port speaks TLS 1.3 only (common/tls.h), serving the key
+// and certificate files named there; they are looked at (two stat calls) on each new connection
+// and re-read when they changed, so a renewed certificate is served without a restart. The
+// client's certificate is requested, never verified: the handler gets it in
+// HttpRequest::peer_certificate_pem and decides.
+//
 //   auto server = HttpServer::Start("127.0.0.1:0", HttpServerOptions(),
 //       [](HttpRequest request, HttpReply reply) { reply({200, {}, "hello"}); },
 //       [](const absl::Status& why) { return HttpResponse{400, {}, std::string(why.message())}; });
@@ -21,6 +27,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +45,8 @@ struct HttpRequest {
   std::string target;   // as sent: path and query, still percent-encoded
   HttpHeaders headers;  // names in lower case, in the order received
   std::string body;
+  bool tls = false;                  // the request came over TLS
+  std::string peer_certificate_pem;  // TLS: the client's certificate; "" when it sent none
 };
 
 struct HttpResponse {
@@ -52,6 +61,14 @@ using HttpHandler = std::function<void(HttpRequest, HttpReply)>;
 // The response to a request the server refuses itself (INVALID_ARGUMENT saying why).
 using HttpRefusal = std::function<HttpResponse(const absl::Status&)>;
 
+struct HttpServerTlsOptions {
+  // PEM files: the private key and the certificate (leaf first, then any intermediates).
+  std::string key_path;
+  std::string cert_path;
+  // Ask the client for a certificate (neither required nor verified). Default: true.
+  bool request_client_certificate = true;
+};
+
 struct HttpServerOptions {
   // Request line plus headers. Default: 16 KiB.
   size_t max_header_bytes = 16 << 10;
@@ -65,12 +82,15 @@ struct HttpServerOptions {
   size_t max_connections = 1024;
   // Threads running the connections. Default: 2.
   int threads = 2;
+  // TLS on this port. Default: none (plaintext HTTP).
+  std::optional<HttpServerTlsOptions> tls;
 };
 
 class HttpServer {
  public:
   // Binds `listen` (host:port; port 0 picks one) and serves. UNAVAILABLE when it cannot bind,
-  // INVALID_ARGUMENT when `listen` is not host:port.
+  // INVALID_ARGUMENT when `listen` is not host:port or, with TLS, the key or certificate file
+  // is unreadable or they do not match.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& listen,
                                                            HttpServerOptions options,
                                                            HttpHandler handler,

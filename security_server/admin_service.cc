@@ -128,7 +128,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AddService(grpc::CallbackServerConte
   return ChangeAndRecord(ctx, deps_.recorder, "service.add",
                          absl::StrCat("service:", FormatServiceId(request->id())),
                          absl::StrCat("backend=", request->backend(),
-                                      " description=", request->description_kind()),
+                                      " description=", request->description_kind(),
+                                      request->backend_ca_pem().empty() ? "" : " backend_ca",
+                                      request->backend_cert_pem().empty() ? ""
+                                                                          : " backend_cert"),
                          [&] { return deps_.state->AddService(*request); });
 }
 
@@ -147,6 +150,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListServices(grpc::CallbackServerCon
   DARVOZA_ADMIN_AUTH(ctx);
   for (auto& s : deps_.state->ListServices(request->has_subsystem() ? &request->subsystem()
                                                                     : nullptr)) {
+    s.clear_backend_key_pem();  // the client key stays in the SS's state
     *response->add_services() = std::move(s);
   }
   return Done(ctx, absl::OkStatus());

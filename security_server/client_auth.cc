@@ -22,15 +22,15 @@ absl::Status ClientAuthenticator::Authenticate(const v1::SubsystemId& claimed,
   }
   std::optional<absl::string_view> pem;
   if (!pems.empty()) pem = absl::string_view(pems[0].data(), pems[0].size());
-  return Check(claimed, tls_port, pem);
+  return Authenticate(claimed, tls_port, pem);
 }
 
 absl::Status ClientAuthenticator::AuthenticatePlaintextPort(const v1::SubsystemId& claimed) const {
-  return Check(claimed, /*tls_port=*/false, std::nullopt);
+  return Authenticate(claimed, /*tls_port=*/false, std::nullopt);
 }
 
-absl::Status ClientAuthenticator::Check(const v1::SubsystemId& claimed, bool tls_port,
-                                        std::optional<absl::string_view> peer_pem) const {
+absl::Status ClientAuthenticator::Authenticate(const v1::SubsystemId& claimed, bool tls_port,
+                                               std::optional<absl::string_view> peer_pem) const {
   absl::StatusOr<v1::LocalClient> client = state_->GetClient(claimed);
   if (!client.ok()) {
     return Fault(absl::StatusCode::kPermissionDenied, faults::kNotAuthorized,

@@ -42,10 +42,10 @@ class ClientAuthenticator {
   // subsystem hosted here in plaintext mode.
   absl::Status AuthenticatePlaintextPort(const v1::SubsystemId& claimed) const;
 
- private:
-  // `peer_pem`: the TLS peer's certificate, when the call came over TLS with one.
-  absl::Status Check(const v1::SubsystemId& claimed, bool tls_port,
-                     std::optional<absl::string_view> peer_pem) const;
+  // The same check for a call whose transport is not gRPC's (the REST ports): `peer_pem` is
+  // the TLS peer's certificate (PEM) when the call came over TLS with one.
+  absl::Status Authenticate(const v1::SubsystemId& claimed, bool tls_port,
+                            std::optional<absl::string_view> peer_pem) const;
 
   const LocalState* const state_;
 };

@@ -29,7 +29,8 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
       TomlConfig toml,
       TomlConfig::Parse(toml_text, "ss config",
                         {"data_dir", "server_id", "anchor", "ss_listen", "ss_address",
-                         "client_listen", "client_tls_listen", "rest_listen", "admin_socket",
+                         "client_listen", "client_tls_listen", "rest_listen", "rest_tls_listen",
+                         "admin_socket",
                          "ops_listen",
                          "registry_addresses", "conf_poll_interval_seconds",
                          "renewal_margin_days", "renewal_margin_seconds",
@@ -44,6 +45,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
   DARVOZA_RETURN_IF_ERROR(toml.String("client_listen", &config.client_listen));
   DARVOZA_RETURN_IF_ERROR(toml.String("client_tls_listen", &config.client_tls_listen));
   DARVOZA_RETURN_IF_ERROR(toml.String("rest_listen", &config.rest_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("rest_tls_listen", &config.rest_tls_listen));
   DARVOZA_RETURN_IF_ERROR(toml.String("admin_socket", &config.admin_socket));
   DARVOZA_RETURN_IF_ERROR(toml.String("ops_listen", &config.ops_listen));
   DARVOZA_RETURN_IF_ERROR(toml.StringArray("registry_addresses", &config.registry_addresses));
@@ -95,6 +97,7 @@ std::string FormatSsConfig(const SsConfig& c) {
       "ss_listen = ", q(c.ss_listen), "\n", "ss_address = ", q(c.ss_address), "\n",
       "client_listen = ", q(c.client_listen), "\n", "client_tls_listen = ",
       q(c.client_tls_listen), "\n", "rest_listen = ", q(c.rest_listen), "\n",
+      "rest_tls_listen = ", q(c.rest_tls_listen), "\n",
       "admin_socket = ", q(c.admin_socket), "\n",
       "ops_listen = ", q(c.ops_listen), "\n", "registry_addresses = [",
       absl::StrJoin(registries, ", "), "]\n", "conf_poll_interval_seconds = ",

@@ -10,6 +10,9 @@
 //   client_tls_listen = "0.0.0.0:5543"    # client mTLS port; "" = off
 //   rest_listen = ""                      # plaintext REST (PR-REST) port, loopback only, e.g.
 //                                         # "127.0.0.1:5581"; "" = off (the default)
+//   rest_tls_listen = ""                  # REST (PR-REST) over TLS 1.3 with the IS's certificate
+//                                         # pinned, serving client_tls_listen's key and
+//                                         # certificate, e.g. "0.0.0.0:5582"; "" = off (default)
 //   admin_socket = ""                     # default <data_dir>/admin.sock (mode 0600)
 //   ops_listen = "127.0.0.1:5590"         # health + metrics; "" = off
 //   registry_addresses = []               # default: the anchor's
@@ -41,6 +44,7 @@ struct SsConfig {
   std::string client_listen = "127.0.0.1:5580";
   std::string client_tls_listen = "0.0.0.0:5543";
   std::string rest_listen;
+  std::string rest_tls_listen;
   std::string admin_socket;
   std::string ops_listen = "127.0.0.1:5590";
   std::vector<std::string> registry_addresses;

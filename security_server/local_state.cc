@@ -9,6 +9,7 @@
 #include "common/outside_values.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "security_server/state_store.h"
 
 namespace darvoza::ss {
@@ -19,6 +20,8 @@ constexpr absl::string_view kServicePrefix = "s/";
 constexpr absl::string_view kAclPrefix = "a/";
 constexpr absl::string_view kGroupPrefix = "g/";
 constexpr absl::string_view kKvPrefix = "x/";
+// A CA bundle (the system's is ~200 KiB), a client certificate chain or a key.
+constexpr size_t kMaxBackendPemBytes = 1 << 20;
 
 std::string ServiceKey(const v1::ServiceId& id) {
   return absl::StrCat(FormatSubsystemId(id.subsystem()), "/", id.service_code());
@@ -65,6 +68,47 @@ absl::Status ValidateBackend(absl::string_view backend) {
       !ValidateHttpPath(base).ok()) {
     return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
                  absl::StrCat(shape, ", not ", backend));
+  }
+  return absl::OkStatus();
+}
+
+// An https:// backend's trusted CAs and client certificate, as `ss service add` sends them
+// (--backend-ca, --backend-cert, --backend-key).
+absl::Status ValidateBackendTls(const v1::LocalService& service) {
+  const bool any = !service.backend_ca_pem().empty() || !service.backend_cert_pem().empty() ||
+                   !service.backend_key_pem().empty();
+  if (!any) return absl::OkStatus();
+  auto invalid = [](absl::string_view what, absl::string_view why) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                 absl::StrCat(what, ": ", why));
+  };
+  if (!absl::StartsWith(service.backend(), "https://")) {
+    return invalid("--backend-ca, --backend-cert, --backend-key",
+                   "only an https:// backend takes a CA or a client certificate");
+  }
+  if (service.backend_ca_pem().size() > kMaxBackendPemBytes ||
+      service.backend_cert_pem().size() > kMaxBackendPemBytes ||
+      service.backend_key_pem().size() > kMaxBackendPemBytes) {
+    return invalid("--backend-ca, --backend-cert, --backend-key",
+                   absl::StrCat("a PEM file is over ", kMaxBackendPemBytes, " bytes"));
+  }
+  if (!service.backend_ca_pem().empty()) {
+    if (auto count = CheckPemCertificates(service.backend_ca_pem()); !count.ok()) {
+      return invalid("--backend-ca", count.status().message());
+    }
+  }
+  if (service.backend_cert_pem().empty() != service.backend_key_pem().empty()) {
+    return invalid("--backend-cert, --backend-key", "give both or neither");
+  }
+  if (!service.backend_cert_pem().empty()) {
+    if (auto count = CheckPemCertificates(service.backend_cert_pem()); !count.ok()) {
+      return invalid("--backend-cert", count.status().message());
+    }
+    if (absl::Status match =
+            CheckKeyMatchesCertificate(service.backend_key_pem(), service.backend_cert_pem());
+        !match.ok()) {
+      return invalid("--backend-key", match.message());
+    }
   }
   return absl::OkStatus();
 }
@@ -141,6 +185,7 @@ std::vector<v1::LocalClient> LocalState::ListClients() const {
 absl::Status LocalState::AddService(const v1::LocalService& service) {
   DARVOZA_RETURN_IF_ERROR(ValidateServiceId(service.id()));
   DARVOZA_RETURN_IF_ERROR(ValidateBackend(service.backend()));
+  DARVOZA_RETURN_IF_ERROR(ValidateBackendTls(service));
   absl::MutexLock lock(&mu_);
   if (!clients_.contains(FormatSubsystemId(service.id().subsystem()))) {
     return absl::FailedPreconditionError(

@@ -52,7 +52,11 @@ class LocalState {
   // --- Services.
   // Adds or replaces the service service.id() (keyed by subsystem and service code). The
   // subsystem must be a hosted client (FAILED_PRECONDITION otherwise); the backend must be
-  // grpc://host:port or http(s)://host:port[/base] (INVALID_ARGUMENT otherwise).
+  // grpc://host:port or http(s)://host:port[/base] (INVALID_ARGUMENT otherwise). Backend TLS
+  // material (https:// only) must be PEM certificates, and a client certificate comes with
+  // its matching unencrypted key (INVALID_ARGUMENT, fault Client.InvalidRequest, otherwise).
+  // It is kept in the state with the service: one record, written atomically, backed up and
+  // restored with the rest of the state, nothing else in the data directory to keep in step.
   absl::Status AddService(const v1::LocalService& service);
   // NOT_FOUND (fault Client.UnknownService) when absent. Removes its access rights too.
   absl::Status RemoveService(const v1::ServiceId& id);

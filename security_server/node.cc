@@ -69,6 +69,7 @@ absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
   a.client = listen["client"];
   a.client_tls = listen["client_tls"];
   a.rest = listen["rest"];
+  a.rest_tls = listen["rest_tls"];
   a.admin = listen["admin"];
   a.ops = listen["ops"];
   if (a.ss.empty() || a.admin.empty()) {
@@ -287,20 +288,29 @@ absl::Status Node::StartServers() {
     client_tls_listener_ = std::move(started.listener);
     addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
   }
-  // REST: the exchange's PR-REST interface on the process's HTTP server.
-  if (!config_.rest_listen.empty()) {
+  // REST: the exchange's PR-REST interface on the process's HTTP server, plaintext and TLS.
+  Exchange* exchange = exchange_.get();
+  for (const bool tls : {false, true}) {
+    const std::string& listen = tls ? config_.rest_tls_listen : config_.rest_listen;
+    if (listen.empty()) continue;
     HttpServerOptions options;
     options.max_body_bytes = kMaxPassThroughBodyBytes;
-    Exchange* exchange = exchange_.get();
+    if (tls) {
+      // The files the client TLS port serves, re-read by the server when they change.
+      options.tls = HttpServerTlsOptions{keys_->AuthKeyPath(), keys_->AuthCertPath(),
+                                         /*request_client_certificate=*/true};
+    }
     DARVOZA_ASSIGN_OR_RETURN(
-        rest_server_,
+        std::unique_ptr<HttpServer> server,
         HttpServer::Start(
-            config_.rest_listen, options,
+            listen, options,
             [exchange](HttpRequest request, HttpReply reply) {
               exchange->ServeRest(std::move(request), std::move(reply));
             },
             [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    addresses_.rest = absl::StrCat(HostOf(config_.rest_listen), ":", rest_server_->port());
+    (tls ? addresses_.rest_tls : addresses_.rest) =
+        absl::StrCat(HostOf(listen), ":", server->port());
+    (tls ? rest_tls_server_ : rest_server_) = std::move(server);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
   {
@@ -344,6 +354,7 @@ absl::Status Node::WriteListenFile() {
   return ::darvoza::WriteListenFile(
       config_.data_dir, {{"ss", addresses_.ss}, {"client", addresses_.client},
                          {"client_tls", addresses_.client_tls}, {"rest", addresses_.rest},
+                         {"rest_tls", addresses_.rest_tls},
                          {"admin", addresses_.admin},
                          {"ops", addresses_.ops}});
 }
@@ -465,6 +476,7 @@ void Node::Shutdown() {
   if (exchange_ != nullptr) exchange_->Shutdown();
   // REST calls in flight get up to 5 s to answer; then the port is gone before the exchange.
   if (rest_server_ != nullptr) rest_server_->Shutdown(absl::Seconds(5));
+  if (rest_tls_server_ != nullptr) rest_tls_server_->Shutdown(absl::Seconds(5));
   // No new connections first: a listener hands descriptors to its server.
   for (auto* listener : {&client_listener_, &client_tls_listener_, &ss_listener_, &ops_listener_}) {
     listener->reset();

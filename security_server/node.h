@@ -7,11 +7,14 @@
 //   client      plaintext, loopback only: the exchange's generic pass-through service only
 //   client_tls  mutual TLS (IS pins checked per call): the same generic service only
 //   rest        plaintext HTTP/1.1, loopback only: the REST client interface (PR-REST)
+//   rest_tls    HTTP/1.1 over TLS 1.3 with the client TLS port's key and certificate (IS pins
+//               checked per request): the same REST client interface
 //   admin       Unix socket 0600 + admin token: SecurityServerAdmin, server reflection
 //   ops         no client authentication, read only: gRPC health (maintenance mode or a
 //               damaged audit log turns it NOT_SERVING) and SecurityServerOps.Metrics
 // Once serving it writes the bound addresses to <data dir>/listen.json:
-//   {"ss": "...", "client": "...", "client_tls": "...", "rest": "...", "admin": "unix:...",
+//   {"ss": "...", "client": "...", "client_tls": "...", "rest": "...", "rest_tls": "...",
+//    "admin": "unix:...",
 //    "ops": "..."}
 // It renews certificates before they expire (renewal.h) and switches the TLS identity over
 // without a restart once a configuration lists the new fingerprint.
@@ -58,6 +61,7 @@ struct NodeAddresses {
   std::string client;      // host:port, "" when off
   std::string client_tls;  // host:port, "" when off
   std::string rest;        // host:port, "" when off
+  std::string rest_tls;    // host:port, "" when off
   std::string admin;       // unix:/path
   std::string ops;         // host:port, "" when off
 };
@@ -124,6 +128,7 @@ class Node {
   NodeServices services_{};
   std::unique_ptr<Exchange> exchange_;
   std::unique_ptr<HttpServer> rest_server_;  // after exchange_: stops before it goes
+  std::unique_ptr<HttpServer> rest_tls_server_;  // the same
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<OpsServiceImpl> ops_service_;
   std::unique_ptr<grpc::Server> ss_server_;

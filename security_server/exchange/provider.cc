@@ -351,6 +351,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     request.timeout = timeout;
     request.connect_timeout = std::min(timeout, core_->options().backend_connect_timeout);
     request.max_response_bytes = core_->options().max_message_bytes;
+    request.ca_pem = service_.backend_ca_pem();
+    request.client_cert_pem = service_.backend_cert_pem();
+    request.client_key_pem = service_.backend_key_pem();
     core_->node().metrics->Increment("darvoza_ss_backend_calls_total");
     core_->http_client().Send(std::move(request),
                               [this](absl::StatusOr<HttpClientResponse> answer) {

@@ -108,7 +108,10 @@ class RestCall final : public ConsumerExchange {
     }
 
     // The IS must be who it claims to be before it learns anything more.
-    DARVOZA_RETURN_IF_ERROR(core_->node().client_auth->AuthenticatePlaintextPort(client));
+    std::optional<absl::string_view> peer_certificate;
+    if (!request_.peer_certificate_pem.empty()) peer_certificate = request_.peer_certificate_pem;
+    DARVOZA_RETURN_IF_ERROR(
+        core_->node().client_auth->Authenticate(client, request_.tls, peer_certificate));
     DARVOZA_RETURN_IF_ERROR(CheckHosting());
 
     if (auto user = Header(kUserIdHeader)) envelope_.set_user_id(*user);

@@ -1,5 +1,6 @@
 // The consumer side's REST client interface: X-Road's message protocol for REST (PR-REST r1)
-// on the consumer SS's plaintext REST port (docs/design.md §5).
+// on the consumer SS's REST ports (docs/design.md §5): plaintext on loopback, and TLS with the IS's
+// certificate pinned (ClientAuthenticator decides, as for the gRPC client ports).
 //
 //   METHOD /r1/{instance}/{class}/{member}/{subsystem}/{service}[/path][?query]
 //   X-Road-Client: {instance}/{class}/{member}/{subsystem}            (required)

@@ -106,6 +106,7 @@ Federation::SecurityServer& Federation::StartSecurityServer(const std::string& s
   ss->config.client_listen = "127.0.0.1:0";
   ss->config.client_tls_listen = "127.0.0.1:0";
   ss->config.rest_listen = "127.0.0.1:0";
+  ss->config.rest_tls_listen = "127.0.0.1:0";
   ss->config.ops_listen = "127.0.0.1:0";
   ss->config.registry_addresses = {registry_address()};
   ss->config.conf_poll_interval = absl::Hours(1);

@@ -51,6 +51,8 @@ class Federation {
     std::string client_tls_address() const { return node->addresses().client_tls; }
     // The plaintext REST port, host:port.
     std::string rest_address() const { return node->addresses().rest; }
+    // The REST port over TLS, host:port.
+    std::string rest_tls_address() const { return node->addresses().rest_tls; }
   };
 
   // Initialises and starts a registry (auto-approving, for tests) of instance `instance`.

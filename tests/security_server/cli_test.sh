@@ -43,6 +43,25 @@ wait_for "\"$CLI\" ss status --data-dir \"$SS\" | grep -q 'hosted subsystems: UZ
 
 SVC=UZ/GOV/70000001/tax-registry/pkg.Tax.GetDebt
 "$CLI" ss service add "$SVC" --backend grpc://127.0.0.1:9000 --data-dir "$SS" >/dev/null
+# An https backend's CA and client certificate: files read by the CLI, checked by the SS.
+for k in tls other; do
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/$k.key" 2>/dev/null
+done
+openssl req -x509 -new -key "$TMP/tls.key" -subj /CN=tls -days 2 -out "$TMP/tls.pem" 2>/dev/null
+HTTPS_SVC=UZ/GOV/70000001/tax-registry/persons
+if "$CLI" ss service add "$HTTPS_SVC" --backend https://127.0.0.1:9443 --backend-cert "$TMP/tls.pem" \
+    --backend-key "$TMP/other.key" --data-dir "$SS" 2>"$TMP/err"; then
+  echo "a key of another certificate must be refused"; exit 1
+fi
+grep -q -- "--backend-key: the private key does not belong to the certificate" "$TMP/err"
+if "$CLI" ss service add "$HTTPS_SVC" --backend https://127.0.0.1:9443 \
+    --backend-ca "$TMP/missing.pem" --data-dir "$SS" 2>"$TMP/err"; then
+  echo "a missing CA file must be refused"; exit 1
+fi
+grep -q "missing.pem" "$TMP/err"
+"$CLI" ss service add "$HTTPS_SVC" --backend https://127.0.0.1:9443 --backend-ca "$TMP/tls.pem" \
+  --backend-cert "$TMP/tls.pem" --backend-key "$TMP/tls.key" --data-dir "$SS" >/dev/null
+"$CLI" ss service list --data-dir "$SS" | grep -q "persons -> https://127.0.0.1:9443  (own CAs)  (client certificate)"
 "$CLI" ss acl grant "$SVC" member:UZ/COM/1 --data-dir "$SS" >/dev/null
 "$CLI" ss acl list --data-dir "$SS" | grep -q "member:UZ/COM/1"
 "$CLI" ss group add partners --data-dir "$SS" >/dev/null

@@ -137,6 +137,9 @@ void AddInit(CLI::App& ss, int* exit_code) {
   cmd->add_option("--rest-listen", opts->config.rest_listen,
                   "plaintext REST (X-Road PR-REST) port, loopback only, e.g. 127.0.0.1:5581 "
                   "(default: off)");
+  cmd->add_option("--rest-tls-listen", opts->config.rest_tls_listen,
+                  "REST over TLS 1.3 with IS certificates pinned, e.g. 0.0.0.0:5582 "
+                  "(default: off)");
   cmd->add_option("--ops-listen", opts->config.ops_listen, "health + metrics port")
       ->capture_default_str();
   cmd->add_option("--admin-socket", opts->config.admin_socket,
@@ -270,6 +273,7 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
   service->require_subcommand(1);
   struct Opts {
     std::string data_dir, id, backend, description, kind, subsystem;
+    std::string backend_ca, backend_cert, backend_key;
     int timeout_ms = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -283,6 +287,12 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
   add->add_option("--description", o->description,
                   "protobuf descriptor set (protoc -o) or OpenAPI document");
   add->add_option("--timeout-ms", o->timeout_ms, "backend call timeout (0: default)");
+  add->add_option("--backend-ca", o->backend_ca,
+                  "https backend: PEM file of the CAs to trust (default: the system's)");
+  add->add_option("--backend-cert", o->backend_cert,
+                  "https backend: PEM client certificate (chain) for mutual TLS");
+  add->add_option("--backend-key", o->backend_key,
+                  "https backend: the client certificate's PEM private key (unencrypted)");
   add->callback([o, exit_code] {
     v1::LocalService request;
     auto id = ParseServiceId(o->id);
@@ -311,6 +321,18 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
         return;
       }
       request.set_description(*bytes);
+    }
+    // The files are read here, by the operator's user, and checked by the SS (LocalState).
+    for (auto [path, field] : {std::pair{&o->backend_ca, request.mutable_backend_ca_pem()},
+                               std::pair{&o->backend_cert, request.mutable_backend_cert_pem()},
+                               std::pair{&o->backend_key, request.mutable_backend_key_pem()}}) {
+      if (path->empty()) continue;
+      auto pem = darvoza::ReadWholeFile(*path);
+      if (!pem.ok()) {
+        *exit_code = Fail(pem.status());
+        return;
+      }
+      *field = *std::move(pem);
     }
     auto admin = Connect(o->data_dir);
     if (!admin.ok()) {
@@ -381,6 +403,8 @@ void AddServiceCommands(CLI::App& ss, int* exit_code) {
         std::cout << "  (" << s.description_kind() << " description, " << s.description().size()
                   << " bytes)";
       }
+      if (!s.backend_ca_pem().empty()) std::cout << "  (own CAs)";
+      if (!s.backend_cert_pem().empty()) std::cout << "  (client certificate)";
       std::cout << "\n";
     }
   });

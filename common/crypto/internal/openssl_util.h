@@ -1,6 +1,6 @@
 // Private helpers for common/crypto: RAII owners for OpenSSL objects and error reporting.
 //
-// Not part of the public API: only common/crypto/*.cc include this.
+// Not part of the public API: only common/crypto/*.cc and common/tls.cc include this.
 #ifndef DARVOZA_COMMON_CRYPTO_INTERNAL_OPENSSL_UTIL_H_
 #define DARVOZA_COMMON_CRYPTO_INTERNAL_OPENSSL_UTIL_H_
 
