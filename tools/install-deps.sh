@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev
   libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
+  prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
   openssl curl python3 procps
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
