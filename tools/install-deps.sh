@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev librocksdb-dev libssl-dev catch2
   libtomlplusplus-dev libcli11-dev
-  libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
+  libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port, /metrics)
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
   prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
   openssl curl python3 procps
