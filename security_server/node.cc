@@ -97,6 +97,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::StartForTest(const SsConfig& config,
   DARVOZA_RETURN_IF_ERROR(node->Open());
   DARVOZA_RETURN_IF_ERROR(node->StartServers());
   DARVOZA_RETURN_IF_ERROR(node->WriteListenFile());
+  // A new configuration can end no_configuration or configuration_expired at once; registered
+  // after StartServers, so the listener sees the ops server.
+  node->conf_->AddListener(
+      [n = node.get()](std::shared_ptr<const v1::GlobalConf>) { n->RefreshHealth(); });
   node->renewal_thread_ = std::thread([n = node.get()] { n->RenewalLoop(); });
   node->health_thread_ = std::thread([n = node.get()] { n->HealthLoop(); });
   return node;
