@@ -322,6 +322,7 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
   {
     absl::MutexLock l(&mu_);
     head_seq_published_ = head_seq_;  // before any waiter learns its seq
+    write_status_ = status;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status.ok()) {
@@ -501,6 +502,11 @@ absl::Status AuditLog::WitnessNow() {
   };
   witness_mu_.Await(absl::Condition(&done));
   return witness_status_;
+}
+
+absl::Status AuditLog::write_status() const {
+  absl::MutexLock l(&mu_);
+  return write_status_;
 }
 
 absl::Status AuditLog::witness_status() const {

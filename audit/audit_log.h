@@ -263,6 +263,9 @@ class AuditLog final : public AuditQueries {
   // OK, or why every append is refused (AuditLogOptions::open_damaged). Cheap; never changes
   // after Open.
   absl::Status damage() const { return damage_; }
+  // OK, or the error of the last batch of appends when writing it failed (the log cannot
+  // write now: disk full, I/O error); OK again once a batch is written. Cheap.
+  absl::Status write_status() const ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<StoredRecord> GetRecord(uint64_t seq) override;
   absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id) override;
@@ -313,6 +316,7 @@ class AuditLog final : public AuditQueries {
   bool reopen_requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status control_status_ ABSL_GUARDED_BY(mu_);
   uint64_t head_seq_published_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status write_status_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seal_index_published_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Writer-thread state (touched only by the writer thread, or by Open before it starts).

@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "common/toml_config.h"
 
@@ -19,7 +20,7 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
   DARVOZA_ASSIGN_OR_RETURN(
       TomlConfig toml,
       TomlConfig::Parse(toml_text, "registry config",
-                        {"data_dir", "public_listen", "admin_socket", "ops_listen",
+                        {"data_dir", "public_listen", "admin_socket", "ops_listen", "metrics_listen",
                          "conf_validity_seconds", "auto_approve", "auto_approve_renewals",
                          "cert_validity_days", "max_request_bytes", "max_pending_requests",
                          DARVOZA_CONNECTION_LIMIT_KEYS}));
@@ -28,6 +29,8 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
   DARVOZA_RETURN_IF_ERROR(toml.String("public_listen", &config.public_listen));
   DARVOZA_RETURN_IF_ERROR(toml.String("admin_socket", &config.admin_socket));
   DARVOZA_RETURN_IF_ERROR(toml.String("ops_listen", &config.ops_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("metrics_listen", &config.metrics_listen));
+  DARVOZA_RETURN_IF_ERROR(MetricsListenAddress(config.metrics_listen, config.ops_listen).status());
   DARVOZA_RETURN_IF_ERROR(toml.Bool("auto_approve", &config.auto_approve));
   DARVOZA_RETURN_IF_ERROR(toml.Bool("auto_approve_renewals", &config.auto_approve_renewals));
   int64_t validity = absl::ToInt64Seconds(config.conf_validity);
@@ -71,6 +74,7 @@ std::string FormatRegistryConfig(const RegistryConfig& config) {
   out << "public_listen = " << toml::value<std::string>(config.public_listen) << "\n";
   out << "admin_socket = " << toml::value<std::string>(config.admin_socket) << "\n";
   out << "ops_listen = " << toml::value<std::string>(config.ops_listen) << "\n";
+  out << "metrics_listen = " << toml::value<std::string>(config.metrics_listen) << "\n";
   out << "conf_validity_seconds = " << absl::ToInt64Seconds(config.conf_validity) << "\n";
   out << "auto_approve = " << (config.auto_approve ? "true" : "false") << "\n";
   out << "auto_approve_renewals = " << (config.auto_approve_renewals ? "true" : "false") << "\n";

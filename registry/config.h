@@ -4,6 +4,8 @@
 //   public_listen = "0.0.0.0:4400"           # TLS: registration, configuration, witness
 //   admin_socket = ""                        # default <data_dir>/admin.sock (mode 0600)
 //   ops_listen = "127.0.0.1:4402"            # health + metrics; "" turns it off
+//   metrics_listen = ""                      # HTTP GET /metrics; "" = ops host, next port
+//                                            # (4403); "off" = off (common/metrics.h)
 //   conf_validity_seconds = 600              # how long a signed configuration lives
 //   auto_approve = false                     # demos and tests only; logged loudly
 //   auto_approve_renewals = true             # renewals signed with the current auth key
@@ -32,6 +34,7 @@ struct RegistryConfig {
   std::string public_listen = "0.0.0.0:4400";
   std::string admin_socket;  // Default: <data_dir>/admin.sock
   std::string ops_listen = "127.0.0.1:4402";
+  std::string metrics_listen;  // MetricsListenAddress() decides what "" means
   absl::Duration conf_validity = absl::Seconds(600);
   bool auto_approve = false;
   bool auto_approve_renewals = true;

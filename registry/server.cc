@@ -20,6 +20,7 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/listen_file.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
@@ -45,6 +46,7 @@ absl::StatusOr<ListenAddresses> ReadListenFile(const std::string& data_dir) {
   a.public_address = listen["public"];
   a.admin_address = listen["admin"];
   a.ops_address = listen["ops"];
+  a.metrics_address = listen["metrics"];
   if (a.public_address.empty() || a.admin_address.empty()) {
     return absl::NotFoundError("listen.json is incomplete");
   }
@@ -156,10 +158,18 @@ absl::Status RegistryServer::StartServers() {
     addresses_.ops_address = WithPort(config_.ops_listen, started.port);
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
+  DARVOZA_ASSIGN_OR_RETURN(std::string metrics_listen,
+                           MetricsListenAddress(config_.metrics_listen, config_.ops_listen));
+  if (!metrics_listen.empty()) {  // GET /metrics for Prometheus
+    DARVOZA_ASSIGN_OR_RETURN(metrics_server_,
+                             StartMetricsServer(metrics_listen, ops_service_->metrics()));
+    addresses_.metrics_address = WithPort(metrics_listen, metrics_server_->port());
+  }
   DARVOZA_RETURN_IF_ERROR(WriteListenFile(config_.data_dir,
                                           {{"public", addresses_.public_address},
                                            {"admin", addresses_.admin_address},
-                                           {"ops", addresses_.ops_address}}));
+                                           {"ops", addresses_.ops_address},
+                                           {"metrics", addresses_.metrics_address}}));
   wrote_listen_file_ = true;
   return absl::OkStatus();
 }
@@ -199,6 +209,7 @@ void RegistryServer::Shutdown() {
   if (public_server_) public_server_->Shutdown(deadline);
   if (admin_server_) admin_server_->Shutdown(deadline);
   if (ops_server_) ops_server_->Shutdown(deadline);
+  if (metrics_server_) metrics_server_->Shutdown(absl::Seconds(1));
   if (publisher_) publisher_->WaitUntilEmpty(absl::Seconds(5));
   public_server_.reset();
   admin_server_.reset();

@@ -5,8 +5,10 @@
 //   admin   Unix socket (mode 0600, in the 0700 data directory) + admin token: RegistryAdmin,
 //           and server reflection (so grpcurl works)
 //   ops     plaintext, read-only: gRPC health and RegistryOps.Metrics (optional)
+//   metrics plain HTTP/1.1, read-only: GET /metrics, the same text (optional)
 // Once all are serving it writes <data dir>/listen.json:
-//   {"public": "127.0.0.1:40123", "admin": "unix:/tmp/x/admin.sock", "ops": "127.0.0.1:40124"}
+//   {"public": "127.0.0.1:40123", "admin": "unix:/tmp/x/admin.sock", "ops": "127.0.0.1:40124",
+//    "metrics": "127.0.0.1:40125"}
 // A background thread re-signs the configuration before it expires.
 //
 // Start/Shutdown from one thread; everything else is driven by gRPC.
@@ -31,6 +33,10 @@ namespace grpc {
 class Server;
 }
 
+namespace darvoza {
+class HttpServer;
+}  // namespace darvoza
+
 namespace darvoza::registry {
 
 class Registry;
@@ -46,6 +52,7 @@ struct ListenAddresses {
   std::string public_address;  // host:port
   std::string admin_address;   // unix:/path
   std::string ops_address;     // host:port, or "" when off
+  std::string metrics_address;  // host:port of GET /metrics, or "" when off
 };
 
 // Reads <data dir>/listen.json. NOT_FOUND until the daemon is serving.
@@ -88,6 +95,7 @@ class RegistryServer {
   std::unique_ptr<grpc::Server> public_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<grpc::Server> ops_server_;
+  std::unique_ptr<HttpServer> metrics_server_;
   std::unique_ptr<ConnectionListener> public_listener_;
   std::unique_ptr<ConnectionListener> ops_listener_;
   ListenAddresses addresses_;

@@ -301,33 +301,55 @@ grpc::ServerUnaryReactor* AdminServiceImpl::History(grpc::CallbackServerContext*
 
 // ------------------------------------------------------------------------------------------
 
+namespace {
+
+MetricHelp RegistryMetricsHelp() {
+  return {
+      {"darvoza_registry_conf_serial", "Serial of the published global configuration."},
+      {"darvoza_registry_conf_expiry_seconds",
+       "Seconds until the published global configuration expires (it is re-signed before)."},
+      {"darvoza_registry_cert_expiry_seconds",
+       "Seconds until each of the registry's certificates expires, by certificate."},
+      {"darvoza_registry_members", "Registered members."},
+      {"darvoza_registry_servers", "Registered security servers."},
+      {"darvoza_registry_pending_requests", "Requests waiting for an administrator."},
+      {"darvoza_registry_witness_receipts_total", "Audit seal receipts the witness signed."},
+      {"darvoza_registry_history_entries", "Entries of the administrative history."},
+      {"darvoza_registry_conf_watchers", "Security servers watching for configurations."},
+  };
+}
+
+}  // namespace
+
+OpsServiceImpl::OpsServiceImpl(Registry* registry, ConfPublisher* publisher, Clock* clock)
+    : registry_(registry), publisher_(publisher), clock_(clock), metrics_(RegistryMetricsHelp()) {
+  metrics_.AddCollector([this](MetricsRegistry& m) {
+    Registry::Stats s = registry_->GetStats();
+    absl::Time now = clock_->Now();
+    auto seconds = [now](absl::Time t) {
+      return static_cast<double>(absl::ToInt64Seconds(t - now));
+    };
+    m.SetGauge("darvoza_registry_conf_serial", static_cast<double>(s.conf_serial));
+    m.SetGauge("darvoza_registry_conf_expiry_seconds", seconds(s.conf_expires_at));
+    m.SetGauge("darvoza_registry_cert_expiry_seconds{cert=\"root-ca\"}",
+               seconds(s.root_ca_not_after));
+    m.SetGauge("darvoza_registry_cert_expiry_seconds{cert=\"conf-signing\"}",
+               seconds(s.conf_cert_not_after));
+    m.SetGauge("darvoza_registry_cert_expiry_seconds{cert=\"witness\"}",
+               seconds(s.witness_cert_not_after));
+    m.SetGauge("darvoza_registry_members", static_cast<double>(s.members));
+    m.SetGauge("darvoza_registry_servers", static_cast<double>(s.servers));
+    m.SetGauge("darvoza_registry_pending_requests", static_cast<double>(s.pending_requests));
+    m.FollowCounter("darvoza_registry_witness_receipts_total",
+                    static_cast<double>(s.witness_receipts));
+    m.SetGauge("darvoza_registry_history_entries", static_cast<double>(s.history_size));
+    m.SetGauge("darvoza_registry_conf_watchers", static_cast<double>(publisher_->subscribers()));
+  });
+}
+
 grpc::ServerUnaryReactor* OpsServiceImpl::Metrics(grpc::CallbackServerContext* context,
                                                   const v1::MetricsRequest*, v1::MetricsText* out) {
-  Registry::Stats s = registry_->GetStats();
-  absl::Time now = clock_->Now();
-  std::string text;
-  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_serial gauge\ndarvoza_registry_conf_serial ",
-                  s.conf_serial, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_expiry_seconds gauge\ndarvoza_registry_conf_expiry_seconds ",
-                  absl::ToInt64Seconds(s.conf_expires_at - now), "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_cert_expiry_seconds gauge\n",
-                  "darvoza_registry_cert_expiry_seconds{cert=\"root-ca\"} ",
-                  absl::ToInt64Seconds(s.root_ca_not_after - now), "\n",
-                  "darvoza_registry_cert_expiry_seconds{cert=\"conf-signing\"} ",
-                  absl::ToInt64Seconds(s.conf_cert_not_after - now), "\n",
-                  "darvoza_registry_cert_expiry_seconds{cert=\"witness\"} ",
-                  absl::ToInt64Seconds(s.witness_cert_not_after - now), "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_members gauge\ndarvoza_registry_members ", s.members, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_servers gauge\ndarvoza_registry_servers ", s.servers, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_pending_requests gauge\ndarvoza_registry_pending_requests ",
-                  s.pending_requests, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_witness_receipts_total counter\n"
-                  "darvoza_registry_witness_receipts_total ", s.witness_receipts, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_history_entries gauge\ndarvoza_registry_history_entries ",
-                  s.history_size, "\n");
-  absl::StrAppend(&text, "# TYPE darvoza_registry_conf_watchers gauge\ndarvoza_registry_conf_watchers ",
-                  publisher_->subscribers(), "\n");
-  out->set_text(std::move(text));
+  out->set_text(metrics_.RenderText());
   return Reply(context, absl::OkStatus());
 }
 

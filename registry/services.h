@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/admin_token.h"
+#include "common/metrics.h"
 #include "proto/registry.grpc.pb.h"
 #include "registry/conf_publisher.h"
 #include "registry/decision_waiters.h"
@@ -98,16 +99,19 @@ class AdminServiceImpl final : public v1::RegistryAdmin::CallbackService {
 
 class OpsServiceImpl final : public v1::RegistryOps::CallbackService {
  public:
-  OpsServiceImpl(Registry* registry, ConfPublisher* publisher, Clock* clock)
-      : registry_(registry), publisher_(publisher), clock_(clock) {}
+  // The arguments are not owned and must outlive this.
+  OpsServiceImpl(Registry* registry, ConfPublisher* publisher, Clock* clock);
   grpc::ServerUnaryReactor* Metrics(grpc::CallbackServerContext* context,
                                     const v1::MetricsRequest* request,
                                     v1::MetricsText* response) override;
+  // The registry's metrics (darvoza_registry_*), also served as GET /metrics.
+  MetricsRegistry* metrics() { return &metrics_; }
 
  private:
   Registry* const registry_;
   ConfPublisher* const publisher_;
   Clock* const clock_;
+  MetricsRegistry metrics_;
 };
 
 }  // namespace darvoza::registry

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/identifiers.h"
 #include "common/files.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "common/toml_config.h"
 
@@ -30,8 +31,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
       TomlConfig::Parse(toml_text, "ss config",
                         {"data_dir", "server_id", "anchor", "ss_listen", "ss_address",
                          "client_listen", "client_tls_listen", "rest_listen", "rest_tls_listen",
-                         "admin_socket",
-                         "ops_listen",
+                         "admin_socket", "ops_listen", "metrics_listen",
                          "registry_addresses", "conf_poll_interval_seconds",
                          "renewal_margin_days", "renewal_margin_seconds",
                          "renewal_check_interval_seconds", "expiry_warning_days",
@@ -48,6 +48,8 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
   DARVOZA_RETURN_IF_ERROR(toml.String("rest_tls_listen", &config.rest_tls_listen));
   DARVOZA_RETURN_IF_ERROR(toml.String("admin_socket", &config.admin_socket));
   DARVOZA_RETURN_IF_ERROR(toml.String("ops_listen", &config.ops_listen));
+  DARVOZA_RETURN_IF_ERROR(toml.String("metrics_listen", &config.metrics_listen));
+  DARVOZA_RETURN_IF_ERROR(MetricsListenAddress(config.metrics_listen, config.ops_listen).status());
   DARVOZA_RETURN_IF_ERROR(toml.StringArray("registry_addresses", &config.registry_addresses));
   int64_t poll = 60, margin_days = 30, margin_seconds = 0, check = 3600, warn_days = 45,
           refresh = 5;
@@ -99,7 +101,8 @@ std::string FormatSsConfig(const SsConfig& c) {
       q(c.client_tls_listen), "\n", "rest_listen = ", q(c.rest_listen), "\n",
       "rest_tls_listen = ", q(c.rest_tls_listen), "\n",
       "admin_socket = ", q(c.admin_socket), "\n",
-      "ops_listen = ", q(c.ops_listen), "\n", "registry_addresses = [",
+      "ops_listen = ", q(c.ops_listen), "\n", "metrics_listen = ", q(c.metrics_listen), "\n",
+      "registry_addresses = [",
       absl::StrJoin(registries, ", "), "]\n", "conf_poll_interval_seconds = ",
       absl::ToInt64Seconds(c.conf_poll_interval), "\n");
   if (c.renewal_margin < absl::Hours(24) ||

@@ -15,6 +15,8 @@
 //                                         # certificate, e.g. "0.0.0.0:5582"; "" = off (default)
 //   admin_socket = ""                     # default <data_dir>/admin.sock (mode 0600)
 //   ops_listen = "127.0.0.1:5590"         # health + metrics; "" = off
+//   metrics_listen = ""                   # HTTP GET /metrics; "" = ops host, next port
+//                                         # (5591); "off" = off (common/metrics.h)
 //   registry_addresses = []               # default: the anchor's
 //   conf_poll_interval_seconds = 60       # fallback poll; the watch stream is the fast path
 //   renewal_margin_days = 30              # renew certificates this long before they expire
@@ -47,6 +49,7 @@ struct SsConfig {
   std::string rest_tls_listen;
   std::string admin_socket;
   std::string ops_listen = "127.0.0.1:5590";
+  std::string metrics_listen;  // MetricsListenAddress() decides what "" means
   std::vector<std::string> registry_addresses;
   absl::Duration conf_poll_interval = absl::Seconds(60);
   absl::Duration renewal_margin = absl::Hours(24 * 30);

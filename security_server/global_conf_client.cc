@@ -62,13 +62,14 @@ absl::StatusOr<std::unique_ptr<GlobalConfClient>> GlobalConfClient::Create(
   if (client->options_.metrics != nullptr) {
     GlobalConfClient* self = client.get();
     client->options_.metrics->AddCollector([self](MetricsRegistry& m) {
+      // Present from the first scrape, so an alert on 0 fires before the first contact too.
+      m.SetGauge("darvoza_ss_registry_reachable", self->registry_reachable() ? 1 : 0);
       auto conf = self->LastGood();
       if (conf == nullptr) return;
       m.SetGauge("darvoza_ss_globalconf_serial", static_cast<double>(conf->serial()));
       m.SetGauge("darvoza_ss_globalconf_expiry_seconds",
                  absl::ToDoubleSeconds(FromUnixNanosField(conf->expires_at_unix_nanos()) -
                                        self->clock_->Now()));
-      m.SetGauge("darvoza_ss_registry_reachable", self->registry_reachable() ? 1 : 0);
     });
   }
   return client;

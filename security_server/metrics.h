@@ -1,61 +1,63 @@
-// MetricsRegistry: the security server's counters and gauges, rendered as Prometheus text on
-// the ops port (docs/design.md §9).
+// The security server's metrics (docs/design.md §9): the process's MetricsRegistry
+// (common/metrics.h, prometheus-cpp) with the HELP text of every darvoza_ss_* family, and the
+// exchange outcome counters and latency histograms the exchange updates on its hot path.
 //
-// Names are full Prometheus series names, labels included, e.g.
-// `darvoza_ss_handshake_refusals_total` or
-// `darvoza_ss_certificate_expiry_seconds{kind="auth"}`. Values that are cheapest computed when
-// scraped (seconds until expiry) come from collectors run at the start of each rendering.
-//
+//   auto metrics = std::make_unique<MetricsRegistry>();
 //   metrics->Increment("darvoza_ss_handshake_refusals_total");
-//   metrics->SetGauge("darvoza_ss_globalconf_serial", conf.serial());
+//   ExchangeMetrics exchanges(metrics);
+//   exchanges.Count(ExchangeRole::kProvider, service, client, FaultCode(status), took);
 //
 // Thread-safe.
 #ifndef DARVOZA_SECURITY_SERVER_METRICS_H_
 #define DARVOZA_SECURITY_SERVER_METRICS_H_
 
 #include <functional>
-#include <map>
 #include <string>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
 
 namespace darvoza::ss {
 
-class MetricsRegistry {
+// The HELP text of every darvoza_ss_* family.
+MetricHelp SsMetricsHelp();
+
+// A MetricsRegistry with SsMetricsHelp(), whose collectors see it as what it is.
+class MetricsRegistry final : public ::darvoza::MetricsRegistry {
  public:
-  MetricsRegistry() = default;
-  MetricsRegistry(const MetricsRegistry&) = delete;
-  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
-
-  // Adds `delta` to counter `name` (created at 0).
-  void Increment(absl::string_view name, double delta = 1);
-  // Sets gauge `name` to `value`.
-  void SetGauge(absl::string_view name, double value);
-  // Removes a series (e.g. a certificate that is gone).
-  void Remove(absl::string_view name);
-  // The current value of `name`; 0 when unknown.
-  double Get(absl::string_view name) const;
-
-  // `collector` runs (without the registry's lock held) at the start of every RenderText and
-  // may call SetGauge/Remove. Collectors live as long as the registry.
+  MetricsRegistry();
   void AddCollector(std::function<void(MetricsRegistry&)> collector);
+};
 
-  // Prometheus text exposition: one `# TYPE` line per metric family, then the series, sorted.
-  std::string RenderText();
+// The label value of a series whose identity was not verified (or not known) when it was
+// counted: every such exchange shares it, so no caller can add series.
+inline constexpr absl::string_view kUnverifiedLabel = "-";
+
+// `fault` when it is one of this SS's own fault codes (common/faults.h), "none" for "",
+// "other" for anything else (a peer's or backend's text).
+std::string FaultLabel(absl::string_view fault);
+
+enum class ExchangeRole { kConsumer, kProvider };
+
+// darvoza_ss_exchanges_total{role,service,client,fault} and
+// darvoza_ss_exchange_duration_seconds{role}. The histograms' handles are taken once here.
+class ExchangeMetrics {
+ public:
+  // `metrics` is not owned and must outlive this.
+  explicit ExchangeMetrics(::darvoza::MetricsRegistry* metrics);
+
+  // One finished exchange. `service` and `client`: text forms the SS verified (the client
+  // authenticated or its signature checked; the service answered or is served here), or
+  // kUnverifiedLabel. `fault`: FaultCode of the refusal, "" when the exchange completed.
+  // `took`: monotonic time from the request's arrival.
+  void Count(ExchangeRole role, absl::string_view service, absl::string_view client,
+             absl::string_view fault, absl::Duration took);
 
  private:
-  struct Series {
-    double value = 0;
-    bool counter = false;
-  };
-  mutable absl::Mutex mu_;
-  std::map<std::string, Series, std::less<>> series_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex collectors_mu_;
-  std::vector<std::function<void(MetricsRegistry&)>> collectors_
-      ABSL_GUARDED_BY(collectors_mu_);
+  ::darvoza::MetricsRegistry* const metrics_;
+  prometheus::Histogram& consumer_latency_;
+  prometheus::Histogram& provider_latency_;
 };
 
 }  // namespace darvoza::ss

@@ -15,6 +15,8 @@
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 
+#include <rocksdb/statistics.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +27,7 @@
 #include "common/globalconf.h"
 #include "common/grpc_server.h"
 #include "common/listen_file.h"
+#include "common/metrics.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
@@ -72,6 +75,7 @@ absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
   a.rest_tls = listen["rest_tls"];
   a.admin = listen["admin"];
   a.ops = listen["ops"];
+  a.metrics = listen["metrics"];
   if (a.ss.empty() || a.admin.empty()) {
     return absl::NotFoundError(absl::StrCat(data_dir, "/listen.json is incomplete"));
   }
@@ -83,12 +87,23 @@ Node::Node(const SsConfig& config, Clock* clock) : config_(config), clock_(clock
 Node::~Node() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const SsConfig& config, Clock* clock) {
+  return StartForTest(config, clock, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::StartForTest(const SsConfig& config, Clock* clock,
+                                                         rocksdb::Env* audit_env) {
   RestrictTlsToVersion13();  // before any credentials (common/tls.h)
   std::unique_ptr<Node> node(new Node(config, clock != nullptr ? clock : Clock::Real()));
+  node->audit_env_ = audit_env;
   DARVOZA_RETURN_IF_ERROR(node->Open());
   DARVOZA_RETURN_IF_ERROR(node->StartServers());
   DARVOZA_RETURN_IF_ERROR(node->WriteListenFile());
+  // A new configuration can end no_configuration or configuration_expired at once; registered
+  // after StartServers, so the listener sees the ops server.
+  node->conf_->AddListener(
+      [n = node.get()](std::shared_ptr<const v1::GlobalConf>) { n->RefreshHealth(); });
   node->renewal_thread_ = std::thread([n = node.get()] { n->RenewalLoop(); });
+  node->health_thread_ = std::thread([n = node.get()] { n->HealthLoop(); });
   return node;
 }
 
@@ -130,6 +145,7 @@ absl::Status Node::Open() {
   audit_options.path = config_.data_dir + "/audit";
   audit_options.server = self_;
   audit_options.clock = clock_;
+  audit_options.env = audit_env_;
   if (auto seal = keys_->SealSigner(); seal.ok()) {
     seal_signer_ = seal->signer;
     audit_options.seal_signer = seal_signer_.get();
@@ -196,6 +212,20 @@ absl::Status Node::Open() {
     }
     m.SetGauge("darvoza_ss_maintenance", maintenance_.load() ? 1 : 0);
     m.SetGauge("darvoza_ss_audit_damaged", audit_damage_.ok() ? 0 : 1);
+    m.SetGauge("darvoza_ss_audit_writable",
+               audit_damage_.ok() && audit_->write_status().ok() ? 1 : 0);
+    std::vector<std::string> reasons = NotServingReasons();
+    m.SetGauge("darvoza_ss_serving", reasons.empty() ? 1 : 0);
+    for (absl::string_view key : {"no_configuration", "configuration_expired",
+                                  "audit_log_cannot_write", "maintenance"}) {
+      bool holds = std::any_of(reasons.begin(), reasons.end(), [key](const std::string& r) {
+        return absl::StartsWith(r, absl::StrCat(key, ":"));
+      });
+      m.SetGauge(absl::StrCat("darvoza_ss_not_serving_reason{reason=\"", key, "\"}"),
+                 holds ? 1 : 0);
+    }
+    m.FollowCounter("darvoza_ss_audit_wal_syncs_total",
+                    static_cast<double>(audit_->Ticker(rocksdb::WAL_FILE_SYNCED)));
     auto health = audit_->Health();
     if (!health.ok()) return;  // a closed store after a failed write: the gauges keep their last
     m.SetGauge("darvoza_ss_audit_head_seq", static_cast<double>(health->head_seq));
@@ -212,6 +242,8 @@ absl::Status Node::Open() {
                FaultCode(health->witness) == faults::kWitnessHeadMismatch ? 1 : 0);
   });
   metrics_->Increment("darvoza_ss_handshake_refusals_total", 0);
+  metrics_->Increment("darvoza_ss_audit_appends_total", 0);
+  metrics_->Increment("darvoza_ss_audit_append_failures_total", 0);
 
   services_.self = self_;
   services_.clock = clock_;
@@ -343,9 +375,14 @@ absl::Status Node::StartServers() {
     ops_server_ = std::move(started.server);
     ops_listener_ = std::move(started.listener);
     addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
-    if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
-      health->SetServingStatus(Serving());
-    }
+    RefreshHealth();
+  }
+  // Metrics: GET /metrics on the process's HTTP server, for Prometheus.
+  DARVOZA_ASSIGN_OR_RETURN(std::string metrics_listen,
+                           MetricsListenAddress(config_.metrics_listen, config_.ops_listen));
+  if (!metrics_listen.empty()) {
+    DARVOZA_ASSIGN_OR_RETURN(metrics_server_, StartMetricsServer(metrics_listen, metrics_.get()));
+    addresses_.metrics = absl::StrCat(HostOf(metrics_listen), ":", metrics_server_->port());
   }
   return absl::OkStatus();
 }
@@ -356,7 +393,7 @@ absl::Status Node::WriteListenFile() {
                          {"client_tls", addresses_.client_tls}, {"rest", addresses_.rest},
                          {"rest_tls", addresses_.rest_tls},
                          {"admin", addresses_.admin},
-                         {"ops", addresses_.ops}});
+                         {"ops", addresses_.ops}, {"metrics", addresses_.metrics}});
 }
 
 void Node::RenewalLoop() {
@@ -379,10 +416,45 @@ absl::Status Node::CheckRenewalForTest() { return renewer_->Step(); }
 
 void Node::SetMaintenance(bool on) {
   maintenance_.store(on);
-  if (ops_server_ != nullptr) {
-    if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
-      health->SetServingStatus(Serving());
-    }
+  RefreshHealth();
+}
+
+std::vector<std::string> Node::NotServingReasons() {
+  std::vector<std::string> reasons;
+  if (auto conf = conf_->LastGood(); conf == nullptr) {
+    reasons.push_back(
+        "no_configuration: no global configuration received from the registry yet");
+  } else if (FromUnixNanosField(conf->expires_at_unix_nanos()) <= clock_->Now()) {
+    reasons.push_back(absl::StrCat("configuration_expired: global configuration ",
+                                   conf->serial(), " expired at ",
+                                   absl::FormatTime(FromUnixNanosField(
+                                       conf->expires_at_unix_nanos()))));
+  }
+  if (!audit_damage_.ok()) {
+    reasons.push_back(
+        absl::StrCat("audit_log_cannot_write: damaged: ", audit_damage_.message()));
+  } else if (absl::Status written = audit_->write_status(); !written.ok()) {
+    reasons.push_back(
+        absl::StrCat("audit_log_cannot_write: the last write failed: ", written.message()));
+  }
+  if (maintenance_.load()) reasons.push_back("maintenance: set by the administrator");
+  return reasons;
+}
+
+void Node::RefreshHealth() {
+  if (ops_server_ == nullptr) return;
+  if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
+    health->SetServingStatus(NotServingReasons().empty());
+  }
+}
+
+void Node::HealthLoop() {
+  while (true) {
+    RefreshHealth();
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), kHealthRecheck);
+    if (stopping_) return;
   }
 }
 
@@ -393,6 +465,8 @@ v1::StatusReport Node::Status() {
   report.set_instance(conf_->anchor().instance());
   report.set_now_unix_nanos(ToUnixNanosField(now));
   report.set_maintenance(maintenance_.load());
+  for (std::string& reason : NotServingReasons()) report.add_not_serving_reasons(std::move(reason));
+  report.set_serving(report.not_serving_reasons().empty());
   std::string pending = renewer_->PendingRequestId();
   for (auto& cert : keys_->Describe()) {
     if (cert.pending_renewal()) cert.set_renewal_request_id(pending);
@@ -430,8 +504,6 @@ v1::StatusReport Node::Status() {
   }
   return report;
 }
-
-bool Node::Serving() const { return !maintenance_.load() && audit_damage_.ok(); }
 
 void Node::FillAuditStatus(v1::StatusReport& report) {
   v1::AuditLogStatus* out = report.mutable_audit();
@@ -473,10 +545,12 @@ void Node::Shutdown() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  if (health_thread_.joinable()) health_thread_.join();  // it touches the ops server
   if (exchange_ != nullptr) exchange_->Shutdown();
   // REST calls in flight get up to 5 s to answer; then the port is gone before the exchange.
   if (rest_server_ != nullptr) rest_server_->Shutdown(absl::Seconds(5));
   if (rest_tls_server_ != nullptr) rest_tls_server_->Shutdown(absl::Seconds(5));
+  if (metrics_server_ != nullptr) metrics_server_->Shutdown(absl::Seconds(1));
   // No new connections first: a listener hands descriptors to its server.
   for (auto* listener : {&client_listener_, &client_tls_listener_, &ss_listener_, &ops_listener_}) {
     listener->reset();

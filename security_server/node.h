@@ -10,12 +10,12 @@
 //   rest_tls    HTTP/1.1 over TLS 1.3 with the client TLS port's key and certificate (IS pins
 //               checked per request): the same REST client interface
 //   admin       Unix socket 0600 + admin token: SecurityServerAdmin, server reflection
-//   ops         no client authentication, read only: gRPC health (maintenance mode or a
-//               damaged audit log turns it NOT_SERVING) and SecurityServerOps.Metrics
+//   ops         no client authentication, read only: gRPC health (NOT_SERVING for the
+//               reasons NotServingReasons() gives) and SecurityServerOps.Metrics
+//   metrics     plain HTTP/1.1, no client authentication, read only: GET /metrics
 // Once serving it writes the bound addresses to <data dir>/listen.json:
 //   {"ss": "...", "client": "...", "client_tls": "...", "rest": "...", "rest_tls": "...",
-//    "admin": "unix:...",
-//    "ops": "..."}
+//    "admin": "unix:...", "ops": "...", "metrics": "..."}
 // It renews certificates before they expire (renewal.h) and switches the TLS identity over
 // without a restart once a configuration lists the new fingerprint.
 //
@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -45,6 +46,10 @@ namespace grpc {
 class Server;
 class HealthCheckServiceInterface;
 }  // namespace grpc
+
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
 
 namespace darvoza::ss {
 
@@ -64,6 +69,7 @@ struct NodeAddresses {
   std::string rest_tls;    // host:port, "" when off
   std::string admin;       // unix:/path
   std::string ops;         // host:port, "" when off
+  std::string metrics;     // host:port of GET /metrics, "" when off
 };
 
 // Reads <data dir>/listen.json. NOT_FOUND until the daemon is serving.
@@ -76,6 +82,9 @@ class Node {
   // certificate yet (run `ss register`); UNAVAILABLE when a port cannot be bound;
   // INVALID_ARGUMENT when client_listen is not a loopback address.
   static absl::StatusOr<std::unique_ptr<Node>> Start(const SsConfig& config, Clock* clock);
+  // Start, with the audit log on `audit_env` (not owned; outlives the node) to inject faults.
+  static absl::StatusOr<std::unique_ptr<Node>> StartForTest(const SsConfig& config, Clock* clock,
+                                                            rocksdb::Env* audit_env);
   ~Node();  // Shuts down if still running.
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -93,6 +102,14 @@ class Node {
   // Maintenance mode: the ops port's health answers NOT_SERVING.
   void SetMaintenance(bool on);
 
+  // Why the ops port's health is NOT_SERVING now; empty when SERVING. Each entry starts with
+  // its key: "no_configuration", "configuration_expired", "audit_log_cannot_write" (damaged
+  // at open, or the last write failed, until a write succeeds), "maintenance"; then ": " and
+  // the detail. The health service follows within kHealthRecheck, and at once on maintenance
+  // changes and new configurations.
+  std::vector<std::string> NotServingReasons();
+  static constexpr absl::Duration kHealthRecheck = absl::Seconds(1);
+
   // One renewal step now (renewal.h), instead of waiting for the check interval: tests move
   // a SimulatedClock and call this.
   absl::Status CheckRenewalForTest();
@@ -103,8 +120,9 @@ class Node {
   absl::Status StartServers();
   absl::Status WriteListenFile();
   void RenewalLoop();
-  // The ops port's health: not in maintenance and the audit log not damaged.
-  bool Serving() const;
+  // Sets the ops port's health and the darvoza_ss_serving gauges from NotServingReasons().
+  void RefreshHealth();
+  void HealthLoop();
   // The audit part of the status report, and its warnings.
   void FillAuditStatus(v1::StatusReport& report);
 
@@ -129,6 +147,7 @@ class Node {
   std::unique_ptr<Exchange> exchange_;
   std::unique_ptr<HttpServer> rest_server_;  // after exchange_: stops before it goes
   std::unique_ptr<HttpServer> rest_tls_server_;  // the same
+  std::unique_ptr<HttpServer> metrics_server_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<OpsServiceImpl> ops_service_;
   std::unique_ptr<grpc::Server> ss_server_;
@@ -142,12 +161,14 @@ class Node {
   std::unique_ptr<ConnectionListener> ops_listener_;
   NodeAddresses addresses_;
   std::atomic<bool> maintenance_{false};
+  rocksdb::Env* audit_env_ = nullptr;  // null: the default
   // Why the audit log refuses appends (set by Open, constant after); OK when it does not.
   absl::Status audit_damage_;
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread renewal_thread_;
+  std::thread health_thread_;
   bool shut_down_ = false;
 };
 

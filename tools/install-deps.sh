@@ -8,9 +8,10 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev librocksdb-dev libssl-dev catch2
   libtomlplusplus-dev libcli11-dev
-  libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
+  libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port, /metrics)
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
   libbenchmark-dev       # bench/micro_*.cc: Google Benchmark micro-benchmarks
+  prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
   openssl curl python3 procps
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )

@@ -202,6 +202,7 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor, public Consume
       if (IsForwardedMetadataKey(entry.key())) ctx_->AddTrailingMetadata(entry.key(), entry.value());
     }
     const auto code = static_cast<grpc::StatusCode>(response_.grpc_status_code());
+    CountExchange("");
     if (code != grpc::StatusCode::OK) {
       core_->node().metrics->Increment("darvoza_ss_consumer_service_errors_total");
       Finish(grpc::Status(code, response_.status_message()));

@@ -99,6 +99,7 @@ absl::Status ConsumerExchange::CheckHosting() {
                               ") does not list this security server as the host of ",
                               FormatSubsystemId(envelope_.client())));
   }
+  client_verified_ = true;  // authenticated by the interface, hosted here per the registry
   return absl::OkStatus();
 }
 
@@ -274,9 +275,19 @@ absl::Status ConsumerExchange::VerifyResponse() {
   return absl::OkStatus();
 }
 
+void ConsumerExchange::CountExchange(absl::string_view fault) {
+  // The service is known to exist only once its provider answered.
+  core_->exchange_metrics().Count(
+      ExchangeRole::kConsumer,
+      fault.empty() ? FormatServiceId(envelope_.service()) : std::string(kUnverifiedLabel),
+      client_verified_ ? FormatSubsystemId(envelope_.client()) : std::string(kUnverifiedLabel),
+      fault, core_->node().clock->MonotonicNow() - started_);
+}
+
 void ConsumerExchange::Refuse(const absl::Status& status) {
   core_->node().metrics->Increment(
       absl::StrCat("darvoza_ss_consumer_refusals_total{fault=\"", FaultCode(status), "\"}"));
+  CountExchange(FaultCode(status));
   v1::AuditRecord record;
   record.set_kind(v1::REFUSAL);
   FillRecordFromEnvelope(envelope_, &record);

@@ -50,7 +50,8 @@ class ConsumerExchange {
 
  protected:
   // `core` is not owned and must outlive this.
-  explicit ConsumerExchange(ExchangeCore* core) : core_(core) {}
+  explicit ConsumerExchange(ExchangeCore* core)
+      : core_(core), started_(core->node().clock->MonotonicNow()) {}
   virtual ~ConsumerExchange() = default;
 
   // Loads the current global configuration into conf_ and checks that it lists this SS as
@@ -72,6 +73,9 @@ class ConsumerExchange {
 
   // Logs the refusal (durably) and then calls FinishRefused(status).
   void Refuse(const absl::Status& status);
+  // Counts the finished exchange (ExchangeMetrics): `fault` of the refusal, "" when a provider
+  // answered.
+  void CountExchange(absl::string_view fault);
 
   // The interface's own checks of a response already verified as signed by the provider
   // (response_, signed_response_): what it will hand to its client. A failure is refused.
@@ -86,6 +90,7 @@ class ConsumerExchange {
   }
 
   ExchangeCore* const core_;
+  const absl::Duration started_;
   std::string body_;
   v1::Envelope envelope_;
   std::shared_ptr<const v1::GlobalConf> conf_;
@@ -106,6 +111,7 @@ class ConsumerExchange {
   std::vector<std::shared_ptr<ProviderPeer>> candidates_;
   size_t next_candidate_ = 0;
   std::shared_ptr<ProviderPeer> peer_;
+  bool client_verified_ = false;  // CheckHosting passed: envelope_.client() may label metrics
   absl::Status last_error_;
   absl::Time attempt_started_;
   absl::Duration attempt_started_mono_;

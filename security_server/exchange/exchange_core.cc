@@ -21,6 +21,7 @@ ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
       pool_(std::make_shared<ProviderPool>(node.self, node.conf, node.keys, node.clock,
                                            node.metrics)),
       replay_(node.state, node.clock, options.replay_window),
+      exchange_metrics_(node.metrics),
       http_client_(HttpClient::Create(options.http_backend_threads)) {}
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
@@ -40,7 +41,8 @@ void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body
   if (!wait) {
     node_.audit->Append(std::move(request), [metrics = node_.metrics](
                                                 absl::StatusOr<audit::AppendResult> result) {
-      if (!result.ok()) metrics->Increment("darvoza_ss_audit_append_failures_total");
+      metrics->Increment(result.ok() ? "darvoza_ss_audit_appends_total"
+                                     : "darvoza_ss_audit_append_failures_total");
     });
     done(absl::OkStatus());
     return;
@@ -53,6 +55,7 @@ void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body
                           done(WithFault(result.status(), faults::kAuditLogFailure));
                           return;
                         }
+                        metrics->Increment("darvoza_ss_audit_appends_total");
                         done(absl::OkStatus());
                       });
 }

@@ -75,6 +75,8 @@ class ExchangeCore {
   ProviderPool& pool() { return *pool_; }
   std::shared_ptr<ProviderPool> shared_pool() { return pool_; }
   ReplayGuard& replay() { return replay_; }
+  // Outcomes and latency of finished exchanges.
+  ExchangeMetrics& exchange_metrics() { return exchange_metrics_; }
 
   // Appends `record` (with `body` unless `hash_only`) to the audit log and calls `done` once
   // it is durable (OK) or failed (fault Server.AuditLog.WriteFailed). `wait` false: `done`
@@ -101,6 +103,7 @@ class ExchangeCore {
   SignedMessageVerifier verifier_;
   std::shared_ptr<ProviderPool> pool_;
   ReplayGuard replay_;
+  ExchangeMetrics exchange_metrics_;
   absl::Mutex backends_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
       ABSL_GUARDED_BY(backends_mu_);

@@ -67,7 +67,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
  public:
   ProviderCall(ExchangeCore* core, grpc::CallbackServerContext* ctx,
                const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
-      : core_(core), ctx_(ctx), raw_request_(request), response_(response) {}
+      : core_(core), ctx_(ctx), raw_request_(request), response_(response),
+        started_(core->node().clock->MonotonicNow()) {}
 
   void Start() {
     core_->node().metrics->Increment("darvoza_ss_provider_calls_total");
@@ -177,6 +178,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                    absl::StrCat("subsystem ", FormatSubsystemId(envelope_.client()),
                                 " has no access right to ", FormatServiceId(envelope_.service())));
     }
+    // A signed client with a granted right to a registered service: both from bounded sets.
+    identities_verified_ = true;
     if (rest != IsHttpBackend(service_.backend())) {
       return Fault(absl::StatusCode::kUnimplemented, faults::kUnsupportedCall,
                    absl::StrCat("service ", FormatServiceId(envelope_.service()), " has ",
@@ -515,13 +518,24 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                      return;
                    }
                    core_->node().metrics->Increment("darvoza_ss_provider_exchanges_ok_total");
+                   CountExchange("");
                    Finish(grpc::Status::OK);
                  });
+  }
+
+  void CountExchange(absl::string_view fault) {
+    core_->exchange_metrics().Count(
+        ExchangeRole::kProvider,
+        identities_verified_ ? FormatServiceId(service_.id()) : std::string(kUnverifiedLabel),
+        identities_verified_ ? FormatSubsystemId(envelope_.client())
+                             : std::string(kUnverifiedLabel),
+        fault, core_->node().clock->MonotonicNow() - started_);
   }
 
   void Refuse(const absl::Status& status) {
     core_->node().metrics->Increment(
         absl::StrCat("darvoza_ss_provider_refusals_total{fault=\"", FaultCode(status), "\"}"));
+    CountExchange(FaultCode(status));
     v1::AuditRecord record;
     record.set_kind(v1::REFUSAL);
     FillRecordFromEnvelope(envelope_, &record);
@@ -540,6 +554,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   const grpc::ByteBuffer* const raw_request_;
   grpc::ByteBuffer* const response_;
   v1::SignedMessage request_;
+  const absl::Duration started_;
+  bool identities_verified_ = false;  // service_ and envelope_.client() may label metrics
 
   std::shared_ptr<const v1::GlobalConf> conf_;
   v1::Envelope envelope_;

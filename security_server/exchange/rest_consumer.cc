@@ -176,6 +176,7 @@ class RestCall final : public ConsumerExchange {
     out.body = signed_response_.body();
     core_->node().metrics->Increment(out.status < 400 ? "darvoza_ss_consumer_exchanges_ok_total"
                                                       : "darvoza_ss_consumer_service_errors_total");
+    CountExchange("");
     HttpReply reply = std::move(reply_);
     delete this;
     reply(std::move(out));

@@ -115,6 +115,15 @@ TEST_CASE("Exchange: a client IS calls another agency's service through two SSs"
   REQUIRE(second.status.ok());
   CHECK(second.message_id != result.message_id);
   CHECK(agencies.backend.hits() == 2);
+  // Both SSs count the exchanges under the identities they verified (docs/operator.md §7).
+  for (auto [ss, role] : {std::pair{agencies.consumer, "consumer"},
+                          std::pair{agencies.provider, "provider"}}) {
+    std::string text = ss->node->services().metrics->RenderText();
+    INFO(text);
+    CHECK(text.find(absl::StrCat("darvoza_ss_exchanges_total{client=\"", kBenefitsSubsystem,
+                                 "\",fault=\"none\",role=\"", role, "\",service=\"",
+                                 kTaxSubsystem, "/")) != std::string::npos);
+  }
 
   for (auto* ss : {agencies.consumer, agencies.provider}) {
     audit::VerifyReport report = VerifyLog(agencies.fed, *ss);

@@ -179,8 +179,11 @@ TEST_CASE("Node: each port answers only its own services", "[ss][node][ports]") 
   SECTION("health on ops only; reflection on admin only") {
     auto ops = grpc::CreateChannel(node.addresses().ops, grpc::InsecureChannelCredentials());
     std::string response;
-    REQUIRE(GenericUnary(ops, kHealthCheck, "", &response).ok());
-    CHECK(response == std::string("\x08\x01", 2));  // SERVING
+    // SERVING once the configuration is in (the health service follows within a second).
+    REQUIRE(WaitFor([&] {
+      return GenericUnary(ops, kHealthCheck, "", &response).ok() &&
+             response == std::string("\x08\x01", 2);
+    }));
     CHECK_FALSE(GenericUnary(ops, kReflection, kListServices, &response).ok());
 
     auto admin_channel =

@@ -142,6 +142,8 @@ void AddInit(CLI::App& ss, int* exit_code) {
                   "(default: off)");
   cmd->add_option("--ops-listen", opts->config.ops_listen, "health + metrics port")
       ->capture_default_str();
+  cmd->add_option("--metrics-listen", opts->config.metrics_listen,
+                  "HTTP GET /metrics (default: the ops host, next port; \"off\": none)");
   cmd->add_option("--admin-socket", opts->config.admin_socket,
                   "admin Unix socket (default <data-dir>/admin.sock; at most 107 bytes)");
   cmd->add_option("--registry", opts->config.registry_addresses,
@@ -623,6 +625,9 @@ void AddStatusCommands(CLI::App& ss, int* exit_code) {
     absl::Time now = FromUnixNanosField(r->now_unix_nanos());
     std::cout << "security server  " << FormatSecurityServerId(r->server()) << " (instance "
               << r->instance() << ")" << (r->maintenance() ? "  MAINTENANCE" : "") << "\n";
+    // The same verdict as the ops port's gRPC health, with its reasons.
+    std::cout << "health  " << (r->serving() ? "SERVING" : "NOT_SERVING") << "\n";
+    for (const auto& reason : r->not_serving_reasons()) std::cout << "  " << reason << "\n";
     std::cout << "certificates\n";
     for (const auto& c : r->certificates()) {
       std::string what = c.kind() == "signing"
