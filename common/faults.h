@@ -49,6 +49,25 @@ inline constexpr absl::string_view kTooManyPendingRequests =
 inline constexpr absl::string_view kAuditLogFailure = "Server.AuditLog.WriteFailed";
 inline constexpr absl::string_view kInternalError = "Server.InternalError";
 
+// Every code above, once: what a fault from elsewhere (a peer's `x-road-error`) is checked
+// against before it becomes, say, a metric label. A new code goes here too (the CTest
+// faults.coverage checks that each one above is listed).
+inline constexpr absl::string_view kAll[] = {
+    kInvalidIdentifier, kInvalidRequest, kUnknownMember, kUnknownService, kInvalidCsr,
+    kNotAuthorized, kNetworkError, kSslAuthenticationFailed, kConfigurationExpired,
+    kInvalidConfiguration, kClientInvalidSignature, kUnsupportedCall, kAccessDenied,
+    kServerSslAuthenticationFailed, kWrongTargetServer, kInvalidMessage, kInvalidSignature,
+    kReplayedMessage, kServiceFailed, kTimeout, kWitnessHeadMismatch, kTooManyPendingRequests,
+    kAuditLogFailure, kInternalError};
+
+// Whether `fault` is one of kAll.
+constexpr bool IsKnown(absl::string_view fault) {
+  for (absl::string_view known : kAll) {
+    if (known == fault) return true;
+  }
+  return false;
+}
+
 }  // namespace faults
 
 // The payload URL under which the fault code travels inside an absl::Status.

@@ -96,19 +96,7 @@ void MetricsRegistry::AddCollector(std::function<void(MetricsRegistry&)> collect
 
 std::string FaultLabel(absl::string_view fault) {
   if (fault.empty()) return "none";
-  for (absl::string_view own : std::initializer_list<absl::string_view>{
-           faults::kInvalidIdentifier, faults::kInvalidRequest, faults::kUnknownMember,
-           faults::kUnknownService, faults::kInvalidCsr, faults::kNotAuthorized,
-           faults::kNetworkError, faults::kSslAuthenticationFailed,
-           faults::kConfigurationExpired, faults::kInvalidConfiguration,
-           faults::kClientInvalidSignature, faults::kUnsupportedCall, faults::kAccessDenied,
-           faults::kServerSslAuthenticationFailed, faults::kWrongTargetServer,
-           faults::kInvalidMessage, faults::kInvalidSignature, faults::kReplayedMessage,
-           faults::kServiceFailed, faults::kTimeout, faults::kAuditLogFailure,
-           faults::kInternalError}) {
-    if (fault == own) return std::string(own);
-  }
-  return "other";
+  return faults::IsKnown(fault) ? std::string(fault) : "other";
 }
 
 ExchangeMetrics::ExchangeMetrics(::darvoza::MetricsRegistry* metrics)

@@ -26,6 +26,13 @@ esac
 faults_h=$3
 shift 3
 
+# Every code the header defines is in faults::kAll, the list outside faults are checked against.
+defined=$(sed -n 's/^inline constexpr absl::string_view \(k[A-Za-z]*\) =.*/\1/p' "$faults_h" |
+          grep -vx 'kFaultPayloadUrl' | sort -u)
+listed=$(sed -n '/kAll\[\] = {/,/};/p' "$faults_h" | grep -o 'k[A-Z][A-Za-z]*' | sort -u)
+unlisted=$(comm -23 <(echo "$defined") <(echo "$listed"))
+if [ -n "$unlisted" ]; then echo "FAIL: not in faults::kAll: $unlisted"; exit 1; fi
+
 records() { cat "$dir"/*.txt 2>/dev/null | sed -n "s/^$1	//p" | sort -u; }
 
 for binary in "$@"; do
