@@ -10,6 +10,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev
   libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
+  libspdlog-dev          # common/log: the daemons' event log (text or JSON lines)
   openssl curl python3 procps
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
