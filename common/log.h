@@ -114,6 +114,17 @@ Level CurrentLevel();
 // "log.reload_failed" and keeps the current level. `source` names the file in the event.
 void ApplyReloadedLevel(const absl::StatusOr<Level>& level, absl::string_view source);
 
+// For SIGHUP: loads `config_path` again with `load` (a daemon's config loader returning
+// StatusOr of a struct with `std::optional<Level> log_level`) and applies its level, info when
+// the file names none (ApplyReloadedLevel).
+template <typename Load>
+void ReloadLevelFromConfig(const std::string& config_path, Load load) {
+  auto config = load(config_path);
+  ApplyReloadedLevel(config.ok() ? absl::StatusOr<Level>(config->log_level.value_or(Level::kInfo))
+                                 : absl::StatusOr<Level>(config.status()),
+                     config_path);
+}
+
 // Writes one event line when `level` is at least the current level. `event` is a dotted name
 // from the program's own vocabulary (docs/operator.md lists them); `message` is a sentence for
 // a person, or empty.

@@ -16,16 +16,6 @@
 
 namespace {
 
-// SIGHUP: the log level from the configuration file again (info when it names none).
-void ReloadLogLevel(const std::string& config_path) {
-  auto config = darvoza::registry::LoadRegistryConfig(config_path);
-  darvoza::log::ApplyReloadedLevel(
-      config.ok() ? absl::StatusOr<darvoza::log::Level>(
-                        config->log_level.value_or(darvoza::log::Level::kInfo))
-                  : config.status(),
-      config_path);
-}
-
 // Matches "--name VALUE" (consuming the next argument) and "--name=VALUE".
 bool FlagValue(const char* name, int argc, char** argv, int* i, std::string* value) {
   const size_t n = std::strlen(name);
@@ -105,7 +95,10 @@ int main(int argc, char** argv) {
              {{"version", DARVOZA_VERSION}, {"public", a.public_address},
               {"admin", a.admin_address}, {"ops", a.ops_address.empty() ? "off" : a.ops_address}});
   int sig = 0;
-  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) ReloadLogLevel(config_path);
+  // SIGHUP: the log level from the configuration file again.
+  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+    log::ReloadLevelFromConfig(config_path, darvoza::registry::LoadRegistryConfig);
+  }
   log::Event(log::Level::kInfo, "stop", "shutting down", {{"signal", sig}});
   (*server)->Shutdown();
   log::Event(log::Level::kInfo, "stopped", "");

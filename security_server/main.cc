@@ -14,20 +14,6 @@
 #include "security_server/config.h"
 #include "security_server/node.h"
 
-namespace {
-
-// SIGHUP: the log level from the configuration file again (info when it names none).
-void ReloadLogLevel(const std::string& config_path) {
-  auto config = darvoza::ss::LoadSsConfig(config_path);
-  darvoza::log::ApplyReloadedLevel(
-      config.ok() ? absl::StatusOr<darvoza::log::Level>(
-                        config->log_level.value_or(darvoza::log::Level::kInfo))
-                  : config.status(),
-      config_path);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
 #ifdef NDEBUG
@@ -75,7 +61,10 @@ int main(int argc, char** argv) {
               {"client", a.client}, {"client_tls", a.client_tls}, {"rest", a.rest},
               {"admin", a.admin}, {"ops", a.ops}});
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) ReloadLogLevel(config_path);
+  // SIGHUP: the log level from the configuration file again.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    log::ReloadLevelFromConfig(config_path, darvoza::ss::LoadSsConfig);
+  }
   log::Event(log::Level::kInfo, "stop", "shutting down", {{"signal", sig}});
   (*node)->Shutdown();
   log::Event(log::Level::kInfo, "stopped", "");
