@@ -12,6 +12,7 @@ packages=(
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
   libspdlog-dev          # common/log: the daemons' event log (text or JSON lines)
   openssl curl python3 procps
+  python3-grpcio  # tests: an independent gRPC client (the JSON event log test's refused call)
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
 packages+=("$@")

@@ -169,8 +169,14 @@ void LogRefusal(absl::string_view side, const v1::AuditRecord& record, absl::str
               {"fault", record.fault_code()},
               {"code", absl::StatusCodeToString(
                            static_cast<absl::StatusCode>(record.grpc_status_code()))},
-              {"client", record.has_client() ? FormatSubsystemId(record.client()) : ""},
-              {"service", record.has_service() ? FormatServiceId(record.service()) : ""},
+              // A refusal before the envelope was read has empty identifiers: no "////".
+              {"client", record.client().subsystem_code().empty() &&
+                                 record.client().member().member_code().empty()
+                             ? ""
+                             : FormatSubsystemId(record.client())},
+              {"service", record.service().service_code().empty()
+                              ? ""
+                              : FormatServiceId(record.service())},
               {"peer_server",
                record.has_peer_server() ? FormatSecurityServerId(record.peer_server()) : ""},
               {"peer", peer},

@@ -9,6 +9,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../daemons.sh"
 require_built "$CLI" "$REGD" "$SSD"
+# Debian's python3-grpcio (tools/install-deps.sh) is the independent client of the refused call;
+# it is in the system Python, which a pyenv or venv python3 on PATH may hide.
+/usr/bin/python3 -c 'import grpc' || { echo "skip: python3-grpcio is not installed"; exit 77; }
 
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -74,7 +77,7 @@ events "$TMP/ss.log" registry.reachable >/dev/null || fail "no registry.reachabl
 
 # A refused call: an unknown client subsystem, and a hostile user id header (quotes,
 # backslashes, a JSON fragment; gRPC itself refuses line breaks in metadata).
-FAULT=$(python3 - "$CLIENT" <<'PY'
+FAULT=$(/usr/bin/python3 - "$CLIENT" <<'PY'
 import grpc, sys
 channel = grpc.insecure_channel(sys.argv[1])
 call = channel.unary_unary('/pkg.Tax/GetDebt')
