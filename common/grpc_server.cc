@@ -23,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/toml_config.h"
 
@@ -219,7 +220,8 @@ void ConnectionListener::Loop() {
   while (true) {
     int ready = poll(fds, 2, timeout_ms);
     if (ready < 0 && errno != EINTR) {
-      std::fprintf(stderr, "darvoza: %s listener: poll: %s\n", what_.c_str(), strerror(errno));
+      log::Event(log::Level::kError, "listener.failed", "poll failed; the listener stops",
+                 {{"listener", what_}, {"error", strerror(errno)}});
       return;
     }
     if (ready > 0 && (fds[1].revents & POLLIN) != 0) return;
@@ -231,30 +233,30 @@ void ConnectionListener::Loop() {
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == EMFILE || errno == ENFILE) {
           if (!logged_exhaustion_) {
-            std::fprintf(stderr,
-                         "darvoza: %s listener: descriptor limit reached (%s): refusing new "
-                         "connections until descriptors are free\n",
-                         what_.c_str(), strerror(errno));
+            log::Event(log::Level::kWarn, "listener.exhausted",
+                       "descriptor limit reached: refusing new connections until descriptors "
+                       "are free",
+                       {{"listener", what_}, {"error", strerror(errno)}});
             logged_exhaustion_ = true;
           }
           if (ShedWithReserve()) continue;
         } else {
-          std::fprintf(stderr, "darvoza: %s listener: accept: %s\n", what_.c_str(),
-                       strerror(errno));
+          log::Event(log::Level::kWarn, "listener.accept_failed", "",
+                     {{"listener", what_}, {"error", strerror(errno)}});
         }
         timeout_ms = 100;
         break;
       }
       if (logged_exhaustion_) {
-        std::fprintf(stderr, "darvoza: %s listener: accepting again\n", what_.c_str());
+        log::Event(log::Level::kInfo, "listener.recovered", "accepting again",
+                   {{"listener", what_}});
         logged_exhaustion_ = false;
       }
       if (!BelowCap()) {
         if (!logged_cap_) {
-          std::fprintf(stderr,
-                       "darvoza: %s listener: %zu connections open (max_connections_per_port): "
-                       "refusing new ones\n",
-                       what_.c_str(), max_connections_);
+          log::Event(log::Level::kWarn, "listener.full",
+                     "connections at max_connections_per_port: refusing new ones",
+                     {{"listener", what_}, {"max_connections", max_connections_}});
           logged_cap_ = true;
         }
         close(fd);

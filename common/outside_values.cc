@@ -44,8 +44,8 @@ bool IsDottedProtoName(absl::string_view name) {
   return true;
 }
 
-// Length of the UTF-8 sequence at `text[i]`, or 0 when it is not a valid one (overlong forms,
-// surrogates and code points above U+10FFFF are invalid).
+}  // namespace
+
 size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char c = byte(i);
@@ -73,6 +73,8 @@ size_t Utf8SequenceLength(absl::string_view text, size_t i) {
   if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
   return n;
 }
+
+namespace {
 
 bool IsTokenChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

@@ -57,6 +57,10 @@ absl::StatusOr<std::string> ServiceCodeFromMethodPath(absl::string_view path);
 // provider calls its backend with this, never with a path a peer sent.
 absl::StatusOr<std::string> MethodPathFromServiceCode(absl::string_view service_code);
 
+// Length of the UTF-8 sequence at `text[i]` (1-4), or 0 when it is not a valid one (overlong
+// forms, surrogates and code points above U+10FFFF are invalid). REQUIRES: i < text.size().
+size_t Utf8SequenceLength(absl::string_view text, size_t i);
+
 // OK when `message` (a gRPC status message from a peer or a backend) is valid UTF-8 without
 // control characters other than tab, and at most kMaxStatusMessageBytes.
 absl::Status ValidateStatusMessage(absl::string_view message);

@@ -23,7 +23,7 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
                         {"data_dir", "public_listen", "admin_socket", "ops_listen", "metrics_listen",
                          "conf_validity_seconds", "auto_approve", "auto_approve_renewals",
                          "cert_validity_days", "max_request_bytes", "max_pending_requests",
-                         DARVOZA_CONNECTION_LIMIT_KEYS}));
+                         log::kLogLevelKey, DARVOZA_CONNECTION_LIMIT_KEYS}));
   RegistryConfig config;
   DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
   DARVOZA_RETURN_IF_ERROR(toml.String("public_listen", &config.public_listen));
@@ -45,6 +45,7 @@ absl::StatusOr<RegistryConfig> ParseRegistryConfig(absl::string_view toml_text) 
   DARVOZA_RETURN_IF_ERROR(
       toml.Integer("max_pending_requests", 1, 1000000, &config.max_pending_requests));
   DARVOZA_RETURN_IF_ERROR(ReadConnectionLimits(toml, &config.connection_limits));
+  DARVOZA_RETURN_IF_ERROR(log::ReadLogLevel(toml, &config.log_level));
   if (config.data_dir.empty()) {
     return absl::InvalidArgumentError("registry config: 'data_dir' is required");
   }

@@ -12,13 +12,16 @@
 //   cert_validity_days = 365                 # certificates issued to security servers
 //   max_request_bytes = 1048576              # largest request the public port accepts
 //   max_pending_requests = 1000              # requests waiting for an administrator, at most
+//   log_level = "info"                       # debug, info, warn, error; re-read on SIGHUP
 #ifndef DARVOZA_REGISTRY_CONFIG_H_
 #define DARVOZA_REGISTRY_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/grpc_server.h"
+#include "common/log.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -42,6 +45,7 @@ struct RegistryConfig {
   int max_request_bytes = 1 << 20;
   int64_t max_pending_requests = kDefaultMaxPendingRequests;
   ConnectionLimits connection_limits;  // every port (common/grpc_server.h)
+  std::optional<log::Level> log_level;  // absent: info (or --log-level)
 
   // admin_socket, or its default.
   std::string AdminSocketPath() const;

@@ -11,6 +11,7 @@
 #include "common/faults.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
+#include "common/log.h"
 #include "common/seal.h"
 #include "common/status_macros.h"
 #include "registry/store.h"
@@ -219,12 +220,20 @@ absl::Status Registry::Load() {
 absl::Status Registry::Change(const ChangeFn& change) {
   bool published = false;
   std::vector<RequestRecord> decided;
+  std::vector<HistoryDraft> committed;
   {
     absl::MutexLock lock(&mu_);
     Txn txn;
     txn.state = state_;
     DARVOZA_RETURN_IF_ERROR(change(txn));
     DARVOZA_RETURN_IF_ERROR(CommitLocked(txn, &published, &decided));
+    committed = std::move(txn.history);
+  }
+  // Each committed history entry is also an event line (registrations, approvals, published
+  // configurations, ...), written after the store has it and outside the lock.
+  for (const HistoryDraft& d : committed) {
+    log::Event(log::Level::kInfo, d.action, "",
+               {{"actor", d.actor}, {"subject", d.subject}, {"detail", d.detail}});
   }
   if (published) NotifyListeners();
   if (!decided.empty()) {

@@ -20,6 +20,7 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/listen_file.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "registry/conf_publisher.h"
@@ -62,11 +63,9 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(const Regi
                                                                       Clock* clock) {
   std::unique_ptr<RegistryServer> server(new RegistryServer(config, clock));
   if (config.auto_approve) {
-    std::fprintf(stderr,
-                 "WARNING **************************************************************\n"
-                 "WARNING darvoza-registry: auto_approve = true: EVERY registration and hosting\n"
-                 "WARNING request is approved without an administrator. Demos and tests only!\n"
-                 "WARNING **************************************************************\n");
+    log::Event(log::Level::kWarn, "auto_approve",
+               "auto_approve = true: EVERY registration and hosting request is approved without "
+               "an administrator. Demos and tests only!");
   }
   RegistryOptions options;
   options.data_dir = config.data_dir;
@@ -185,8 +184,8 @@ void RegistryServer::RefreshLoop() {
     waiters_->ExpireDue(clock_->MonotonicNow());
     absl::StatusOr<bool> refreshed = registry_->RefreshConfIfDue();
     if (!refreshed.ok()) {
-      std::fprintf(stderr, "darvoza-registry: re-signing the configuration failed: %s\n",
-                   refreshed.status().ToString().c_str());
+      log::Event(log::Level::kError, "conf.resign_failed", "re-signing the configuration failed",
+                 {{"error", refreshed.status().ToString()}});
     }
     mu_.Lock();
   }

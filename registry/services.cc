@@ -7,12 +7,21 @@
 #include "absl/strings/str_cat.h"
 #include "common/faults.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace darvoza::registry {
 namespace {
 
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& status) {
+  if (!status.ok()) {
+    // A witness refusal is the event the witness exists for (docs/design.md §7).
+    const std::string fault = FaultCode(status);
+    log::Event(fault == faults::kWitnessHeadMismatch ? log::Level::kWarn : log::Level::kInfo,
+               "call.refused", "",
+               {{"fault", fault}, {"code", absl::StatusCodeToString(status.code())},
+                {"peer", context->peer()}, {"error", status.message()}});
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status, context));
   return reactor;

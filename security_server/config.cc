@@ -35,7 +35,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
                          "registry_addresses", "conf_poll_interval_seconds",
                          "renewal_margin_days", "renewal_margin_seconds",
                          "renewal_check_interval_seconds", "expiry_warning_days",
-                         "tls_refresh_seconds", DARVOZA_CONNECTION_LIMIT_KEYS}));
+                         "tls_refresh_seconds", log::kLogLevelKey, DARVOZA_CONNECTION_LIMIT_KEYS}));
   SsConfig config;
   DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
   DARVOZA_RETURN_IF_ERROR(toml.String("server_id", &config.server_id));
@@ -60,6 +60,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
   DARVOZA_RETURN_IF_ERROR(toml.Integer("expiry_warning_days", 1, 3650, &warn_days));
   DARVOZA_RETURN_IF_ERROR(toml.Integer("tls_refresh_seconds", 1, 3600, &refresh));
   DARVOZA_RETURN_IF_ERROR(ReadConnectionLimits(toml, &config.connection_limits));
+  DARVOZA_RETURN_IF_ERROR(log::ReadLogLevel(toml, &config.log_level));
   config.conf_poll_interval = absl::Seconds(poll);
   config.renewal_margin =
       margin_seconds > 0 ? absl::Seconds(margin_seconds) : absl::Hours(24 * margin_days);
@@ -117,6 +118,10 @@ std::string FormatSsConfig(const SsConfig& c) {
                   absl::ToInt64Seconds(c.renewal_check_interval), "\n",
                   "expiry_warning_days = ", absl::ToInt64Hours(c.expiry_warning) / 24, "\n",
                   "tls_refresh_seconds = ", c.tls_refresh_seconds, "\n");
+  if (c.log_level) {
+    absl::StrAppend(&out, log::kLogLevelKey, " = ", q(std::string(log::LevelName(*c.log_level))),
+                    "\n");
+  }
   return out;
 }
 

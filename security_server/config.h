@@ -24,13 +24,16 @@
 //   renewal_check_interval_seconds = 3600 # how often (real time) expiry is looked at
 //   expiry_warning_days = 45              # status/log warnings this long before expiry
 //   tls_refresh_seconds = 5               # how often gRPC re-reads the TLS key/certificate
+//   log_level = "info"                    # debug, info, warn, error; re-read on SIGHUP
 #ifndef DARVOZA_SECURITY_SERVER_CONFIG_H_
 #define DARVOZA_SECURITY_SERVER_CONFIG_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/grpc_server.h"
+#include "common/log.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -57,6 +60,7 @@ struct SsConfig {
   absl::Duration expiry_warning = absl::Hours(24 * 45);
   int tls_refresh_seconds = 5;
   ConnectionLimits connection_limits;  // every port (common/grpc_server.h)
+  std::optional<log::Level> log_level;  // absent: info (or --log-level)
 
   std::string AnchorPath() const;       // anchor, or its default
   std::string AdminSocketPath() const;  // admin_socket, or its default

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/faults.h"
 #include "common/globalconf.h"
+#include "common/log.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "common/files.h"
@@ -34,8 +35,8 @@ absl::StatusOr<std::unique_ptr<GlobalConfClient>> GlobalConfClient::Create(
   if (bytes.ok()) {
     v1::SignedGlobalConf signed_conf;
     if (!signed_conf.ParseFromString(*bytes)) {
-      std::fprintf(stderr, "darvoza-ss: ignoring unreadable %s\n",
-                   ConfPath(client->options_.data_dir).c_str());
+      log::Event(log::Level::kWarn, "conf.stored_ignored", "the stored configuration does not parse",
+                 {{"file", ConfPath(client->options_.data_dir)}});
     } else {
       absl::StatusOr<v1::GlobalConf> conf =
           VerifySignedGlobalConf(signed_conf, client->options_.anchor, client->clock_->Now());
@@ -54,8 +55,9 @@ absl::StatusOr<std::unique_ptr<GlobalConfClient>> GlobalConfClient::Create(
         client->conf_ = std::make_shared<const v1::GlobalConf>(*std::move(conf));
         client->signed_ = std::make_shared<const v1::SignedGlobalConf>(std::move(signed_conf));
       } else {
-        std::fprintf(stderr, "darvoza-ss: ignoring stored configuration: %s\n",
-                     conf.status().ToString().c_str());
+        log::Event(log::Level::kWarn, "conf.stored_ignored", "",
+                   {{"file", ConfPath(client->options_.data_dir)},
+                    {"fault", FaultCode(conf.status())}, {"error", conf.status().ToString()}});
       }
     }
   }
@@ -120,8 +122,8 @@ void GlobalConfClient::WatchLoop() {
       MarkContact(true);
       absl::Status s = Offer(signed_conf);
       if (!s.ok()) {
-        std::fprintf(stderr, "darvoza-ss: refused configuration from the registry: %s\n",
-                     s.ToString().c_str());
+        log::Event(log::Level::kWarn, "conf.refused", "refused a configuration from the registry",
+                   {{"fault", FaultCode(s)}, {"error", s.ToString()}});
       }
     }
     grpc::Status status = reader->Finish();
@@ -131,7 +133,7 @@ void GlobalConfClient::WatchLoop() {
       if (shutdown_) return;
     }
     if (!got_any) {
-      MarkContact(false);
+      MarkContact(false, status.error_message());
       ++next;  // try the next registry address
     }
     if (WaitForShutdown(options_.reconnect_delay)) return;
@@ -143,6 +145,7 @@ void GlobalConfClient::WatchLoop() {
 void GlobalConfClient::PollLoop() {
   while (true) {
     (void)FetchNow();
+    (void)Current();  // logs an expiry even when no call asks for the configuration
     if (WaitForShutdown(options_.poll_interval)) return;
   }
 }
@@ -152,7 +155,7 @@ absl::Status GlobalConfClient::FetchNow() {
   if (!signed_conf.ok()) {
     if (absl::IsUnavailable(signed_conf.status()) ||
         absl::IsDeadlineExceeded(signed_conf.status())) {
-      MarkContact(false);
+      MarkContact(false, signed_conf.status().ToString());
     }
     return signed_conf.status();
   }
@@ -192,6 +195,11 @@ absl::Status GlobalConfClient::Offer(const v1::SignedGlobalConf& signed_conf) {
   if (options_.metrics != nullptr) {
     options_.metrics->Increment("darvoza_ss_globalconf_accepted_total");
   }
+  log::Event(log::Level::kInfo, "conf.updated", "",
+             {{"serial", shared->serial()},
+              {"expires", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                           FromUnixNanosField(shared->expires_at_unix_nanos()),
+                                           absl::UTCTimeZone())}});
   for (auto& listener : listeners) listener(shared);
   return absl::OkStatus();
 }
@@ -204,6 +212,17 @@ absl::StatusOr<std::shared_ptr<const v1::GlobalConf>> GlobalConfClient::Current(
   }
   absl::Time expires = FromUnixNanosField(conf->expires_at_unix_nanos());
   if (clock_->Now() >= expires) {
+    bool first = false;
+    {
+      absl::MutexLock lock(&mu_);
+      first = logged_expired_serial_ != conf->serial();
+      logged_expired_serial_ = conf->serial();
+    }
+    if (first) {
+      log::Event(log::Level::kError, "conf.expired",
+                 "every exchange is refused until a new configuration arrives",
+                 {{"serial", conf->serial()}, {"fault", faults::kConfigurationExpired}});
+    }
     return Fault(absl::StatusCode::kFailedPrecondition, faults::kConfigurationExpired,
                  absl::StrCat("global configuration ", conf->serial(), " expired at ",
                               absl::FormatTime(expires), "; the registry is unreachable"));
@@ -226,10 +245,19 @@ void GlobalConfClient::AddListener(ConfListener listener) {
   listeners_.push_back(std::move(listener));
 }
 
-void GlobalConfClient::MarkContact(bool ok) {
-  absl::MutexLock lock(&mu_);
-  reachable_ = ok;
-  if (ok) last_contact_ = clock_->Now();
+void GlobalConfClient::MarkContact(bool ok, absl::string_view why) {
+  {
+    absl::MutexLock lock(&mu_);
+    reachable_ = ok;
+    if (ok) last_contact_ = clock_->Now();
+    if (logged_reachable_ == ok) return;
+    logged_reachable_ = ok;
+  }
+  if (ok) {
+    log::Event(log::Level::kInfo, "registry.reachable", "");
+  } else {
+    log::Event(log::Level::kWarn, "registry.unreachable", "", {{"error", why}});
+  }
 }
 
 bool GlobalConfClient::registry_reachable() const {

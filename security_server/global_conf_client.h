@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,7 +104,9 @@ class GlobalConfClient {
   explicit GlobalConfClient(GlobalConfClientOptions options);
   void WatchLoop();
   void PollLoop();
-  void MarkContact(bool ok);
+  // Records the outcome of an attempt to reach the registry; logs when reachability changes
+  // (`why` says what failed).
+  void MarkContact(bool ok, absl::string_view why = "");
   // Waits up to `d` (real time) or until shutdown; true when shutting down.
   bool WaitForShutdown(absl::Duration d);
 
@@ -116,6 +119,9 @@ class GlobalConfClient {
   std::vector<ConfListener> listeners_ ABSL_GUARDED_BY(mu_);
   bool reachable_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // What the log last said, so that each change is one line, not one per attempt.
+  std::optional<bool> logged_reachable_ ABSL_GUARDED_BY(mu_);
+  mutable uint64_t logged_expired_serial_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Mutex offer_mu_;  // one Offer at a time: serial check, disk write and swap together

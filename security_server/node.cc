@@ -23,6 +23,7 @@
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
+#include "common/log.h"
 #include "common/files.h"
 #include "common/globalconf.h"
 #include "common/grpc_server.h"
@@ -158,26 +159,28 @@ absl::Status Node::Open() {
     if (FaultCode(status) == faults::kWitnessHeadMismatch) {
       // The event the witness exists to catch: the log no longer continues what the registry
       // holds for this server (a restored backup, a rewritten or forked log).
-      std::fprintf(stderr,
-                   "darvoza-ss: ALARM: the registry's witness refused our seal: %s; new seals "
-                   "stay unwitnessed until this is resolved (docs/operator.md, audit log "
-                   "alarms)\n",
-                   std::string(status.message()).c_str());
+      log::Event(log::Level::kError, "audit.alarm",
+                 absl::StrCat("ALARM: the registry's witness refused our seal: ",
+                              status.message(),
+                              "; new seals stay unwitnessed until this is resolved "
+                              "(docs/operator.md, audit log alarms)"),
+                 {{"fault", FaultCode(status)}});
     } else if (status.ok()) {
-      std::fprintf(stderr, "darvoza-ss: audit seals are witnessed again\n");
+      log::Event(log::Level::kInfo, "witness.ok", "audit seals are witnessed again");
     } else {
-      std::fprintf(stderr, "darvoza-ss: audit seal not witnessed: %s\n",
-                   status.ToString().c_str());
+      log::Event(log::Level::kWarn, "witness.failed", "audit seal not witnessed",
+                 {{"fault", FaultCode(status)}, {"error", status.ToString()}});
     }
   };
   DARVOZA_ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(audit_options));
   if (auto health = audit_->Health(); health.ok() && !health->damage.ok()) {
     audit_damage_ = health->damage;
-    std::fprintf(stderr,
-                 "darvoza-ss: ALARM: the audit log is damaged (%s): every exchange and "
-                 "administrative change is refused and health is NOT_SERVING; repair it as "
-                 "docs/operator.md describes (a damaged audit log)\n",
-                 std::string(audit_damage_.message()).c_str());
+    log::Event(log::Level::kError, "audit.alarm",
+               absl::StrCat("ALARM: the audit log is damaged (", audit_damage_.message(),
+                            "): every exchange and administrative change is refused and "
+                            "health is NOT_SERVING; repair it as docs/operator.md describes (a "
+                            "damaged audit log)"),
+               {{"fault", FaultCode(audit_damage_)}});
   }
   recorder_ = std::make_unique<AuditLogAdminRecorder>(audit_.get());
   client_auth_ = std::make_unique<ClientAuthenticator>(state_.get());
@@ -400,10 +403,11 @@ void Node::RenewalLoop() {
   while (true) {
     absl::Status s = renewer_->Step();
     if (!s.ok()) {
-      std::fprintf(stderr, "darvoza-ss: certificate renewal: %s\n", s.ToString().c_str());
+      log::Event(log::Level::kWarn, "renewal.failed", "certificate renewal",
+                 {{"fault", FaultCode(s)}, {"error", s.ToString()}});
     }
     for (const auto& warning : renewer_->Warnings()) {
-      std::fprintf(stderr, "darvoza-ss: WARNING: %s\n", warning.c_str());
+      log::Event(log::Level::kWarn, "certificate.expiry", warning);
     }
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };

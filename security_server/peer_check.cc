@@ -9,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
+#include "common/faults.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
@@ -51,7 +53,13 @@ class PeerVerifier final : public grpc::experimental::ExternalCertificateVerifie
       *sync_status = grpc::Status::OK;
     } else {
       if (metrics_ != nullptr) metrics_->Increment("darvoza_ss_handshake_refusals_total");
-      std::fprintf(stderr, "darvoza-ss: TLS peer refused: %s\n", s.ToString().c_str());
+      // The peer's address is not known to a gRPC 1.51 verifier; the target name is, when
+      // this side dialled.
+      log::Event(log::Level::kWarn, "handshake.refused", "TLS peer refused",
+                 {{"side", expected_ ? "dialled" : "accepted"},
+                  {"expected", expected_ ? FormatSecurityServerId(*expected_) : ""},
+                  {"target", std::string(request->target_name().data(), request->target_name().size())},
+                  {"fault", FaultCode(s)}, {"error", s.ToString()}});
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
     }
     return true;  // synchronous

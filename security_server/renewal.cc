@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/signer.h"
 #include "common/identifiers.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/key_store.h"
@@ -71,8 +72,8 @@ absl::Status Renewer::Step() {
   request.set_renewal_signature(signature);
   DARVOZA_ASSIGN_OR_RETURN(v1::RequestRecord record,
                            options_.registry->Submit(request, absl::Seconds(10)));
-  std::fprintf(stderr, "darvoza-ss: submitted certificate renewal %s (%d certificates)\n",
-               record.id().c_str(), registration.csrs_size());
+  log::Event(log::Level::kInfo, "renewal.submitted", "submitted certificate renewal",
+             {{"request", record.id()}, {"certificates", registration.csrs_size()}});
   StateBatch batch;
   batch.Put(std::string(kRenewalRequestKey), record.id());
   DARVOZA_RETURN_IF_ERROR(options_.store->Write(batch));
@@ -119,8 +120,8 @@ void Renewer::TryPromoteAuth(const v1::GlobalConf& conf) {
     for (const auto& fp : server.auth_cert_sha256()) {
       if (fp != pending->sha256()) continue;
       absl::Status s = options_.keys->PromotePending(v1::CERT_KIND_AUTH, nullptr);
-      std::fprintf(stderr, "darvoza-ss: switching to the renewed auth certificate: %s\n",
-                   s.ToString().c_str());
+      log::Event(s.ok() ? log::Level::kInfo : log::Level::kWarn, "renewal.switched",
+                 "switching to the renewed auth certificate", {{"result", s.ToString()}});
       return;
     }
   }

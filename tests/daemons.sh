@@ -34,13 +34,14 @@ wait_for() {
 # json FILE KEY: the string value of KEY in a flat JSON file such as listen.json.
 json() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
 
-# start_registry: `darvoza registry init` in $TMP/reg (instance UZ, public and ops ports 0),
-# then darvoza-registry, logging to $TMP/reg.log. Sets REG, the public address.
+# start_registry [FLAG...]: `darvoza registry init` in $TMP/reg (instance UZ, public and ops
+# ports 0), then darvoza-registry with FLAGs, logging to $TMP/reg.log. Sets REG, the public
+# address.
 start_registry() {
   "$CLI" registry init --instance UZ --data-dir "$TMP/reg" --address 127.0.0.1:1 \
     --public-listen 127.0.0.1:0 >/dev/null
   sed -i 's/^ops_listen.*/ops_listen = "127.0.0.1:0"/' "$TMP/reg/registry.toml"
-  "$REGD" --config "$TMP/reg/registry.toml" 2>"$TMP/reg.log" &
+  "$REGD" --config "$TMP/reg/registry.toml" "$@" 2>"$TMP/reg.log" &
   PIDS+=($!)
   wait_for "test -s $TMP/reg/listen.json"
   REG=$(json "$TMP/reg/listen.json" public)

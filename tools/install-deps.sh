@@ -12,7 +12,9 @@ packages=(
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
   libbenchmark-dev       # bench/micro_*.cc: Google Benchmark micro-benchmarks
   prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
+  libspdlog-dev          # common/log: the daemons' event log (text or JSON lines)
   openssl curl python3 procps
+  python3-grpcio  # tests: an independent gRPC client (the JSON event log test's refused call)
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
 packages+=("$@")

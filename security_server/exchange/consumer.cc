@@ -230,6 +230,8 @@ class ConsumerCall final : public grpc::ServerGenericBidiReactor, public Consume
     StartWriteAndFinish(&response_buffer_, grpc::WriteOptions(), grpc::Status::OK);
   }
 
+  std::string ClientPeer() const override { return ctx_->peer(); }
+
   void FinishRefused(const absl::Status& status) override {
     if (!envelope_.message_id().empty()) ctx_->AddInitialMetadata(kIdHeader, envelope_.message_id());
     Finish(ToGrpcStatus(status, ctx_));

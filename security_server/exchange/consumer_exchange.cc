@@ -295,6 +295,7 @@ void ConsumerExchange::Refuse(const absl::Status& status) {
   record.set_grpc_status_code(static_cast<int32_t>(status.code()));
   record.set_fault_code(FaultCode(status));
   record.set_detail(std::string(status.message()));
+  LogRefusal("consumer", record, ClientPeer());
   core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
                [this, status](absl::Status) { FinishRefused(status); });
 }

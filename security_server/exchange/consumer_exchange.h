@@ -84,6 +84,8 @@ class ConsumerExchange {
   virtual void Reply() = 0;
   // The exchange was refused with `status` (already logged when it came through Refuse).
   virtual void FinishRefused(const absl::Status& status) = 0;
+  // The client's address for the log ("" when the interface does not know it).
+  virtual std::string ClientPeer() const { return ""; }
   // The client's own deadline, if any.
   virtual std::chrono::system_clock::time_point ClientDeadline() const {
     return std::chrono::system_clock::time_point::max();

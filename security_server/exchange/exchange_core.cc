@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "common/faults.h"
+#include "common/identifiers.h"
+#include "common/log.h"
 #include "common/outside_values.h"
 #include "common/status_macros.h"
 
@@ -166,6 +168,27 @@ v1::AuditRecord SignedMessageRecord(v1::AuditRecordKind kind, const v1::Envelope
   for (const std::string& der : message.signer_cert_chain()) record.add_signer_cert_chain(der);
   *record.mutable_peer_server() = peer;
   return record;
+}
+
+void LogRefusal(absl::string_view side, const v1::AuditRecord& record, absl::string_view peer) {
+  log::Event(log::Level::kInfo, "call.refused", "",
+             {{"side", side},
+              {"fault", record.fault_code()},
+              {"code", absl::StatusCodeToString(
+                           static_cast<absl::StatusCode>(record.grpc_status_code()))},
+              // A refusal before the envelope was read has empty identifiers: no "////".
+              {"client", record.client().subsystem_code().empty() &&
+                                 record.client().member().member_code().empty()
+                             ? ""
+                             : FormatSubsystemId(record.client())},
+              {"service", record.service().service_code().empty()
+                              ? ""
+                              : FormatServiceId(record.service())},
+              {"peer_server",
+               record.has_peer_server() ? FormatSecurityServerId(record.peer_server()) : ""},
+              {"peer", peer},
+              {"message_id", record.message_id()},
+              {"detail", record.detail()}});
 }
 
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record) {

@@ -142,6 +142,11 @@ bool IsForwardedHttpHeader(absl::string_view key);
 absl::Status ValidateReceivedMetadata(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
+// Writes the "call.refused" event of a refusal from its audit record (fault, status code,
+// client, service, peer server, message id, detail); `side` is "consumer" or "provider",
+// `peer` the caller's address when known.
+void LogRefusal(absl::string_view side, const v1::AuditRecord& record, absl::string_view peer);
+
 // Fills an audit record's identifying fields from a request envelope.
 void FillRecordFromEnvelope(const v1::Envelope& envelope, v1::AuditRecord* record);
 

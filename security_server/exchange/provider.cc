@@ -545,6 +545,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     record.set_grpc_status_code(static_cast<int32_t>(status.code()));
     record.set_fault_code(FaultCode(status));
     record.set_detail(std::string(status.message()));
+    LogRefusal("provider", record, ctx_->peer());
     core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
                  [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
   }
@@ -594,6 +595,7 @@ class FallbackCall final : public grpc::ServerGenericBidiReactor {
     record.set_grpc_status_code(static_cast<int32_t>(status.code()));
     record.set_fault_code(FaultCode(status));
     record.set_detail(std::string(status.message()));
+    LogRefusal("provider", record, ctx_->peer());
     core->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
                 [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
   }

@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/log.h"
+#include "common/log_flags.h"
 #include "common/tls.h"
 #include "tools/cli/commands.h"
 
@@ -34,6 +36,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bool version = false;  // answered above; listed here for --help
   app.add_flag("--version", version, "print the version and exit (alone)");
+  // Commands print their results on stdout/stderr as before; the event log (offline registry
+  // changes, gRPC's own messages) shows warnings and errors unless asked for more.
+  darvoza::log::LogFlags log_flags;
+  darvoza::log::AddLogFlags(app, &log_flags);
+  app.parse_complete_callback([&log_flags] {
+    auto options = darvoza::log::DaemonOptions(
+        "darvoza", log_flags.format, log_flags.level.empty() ? "warn" : log_flags.level);
+    if (options.ok()) (void)darvoza::log::InitLogging(*options);  // the flags were checked
+  });
   int exit_code = 0;
   darvoza::cli::AddIdCommands(app, &exit_code);
   darvoza::cli::AddKeyCommands(app, &exit_code);
