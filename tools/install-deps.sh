@@ -11,6 +11,7 @@ packages=(
   libboost1.74-dev       # Beast/Asio: the process's HTTP server (REST port; later /metrics)
   libcurl4-openssl-dev   # HTTP(S) backends of REST services
   openssl curl python3 procps
+  python3-grpcio python3-protobuf  # an independent gRPC client: the mutual-TLS IS test and guide
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
 packages+=("$@")
