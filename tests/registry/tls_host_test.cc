@@ -1,27 +1,16 @@
 // The host in a security server's auth certificate (its client mTLS port's identity) is the
 // one the registry approved — the host of the registration's address — never one the SS chose
 // alone: over real gRPC against a RegistryServer on port 0.
-#include <chrono>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
-#include "common/crypto/signer.h"
 #include "common/identifiers.h"
 #include "tests/registry/registry_test_util.h"
 
 namespace darvoza::testing {
 namespace {
-
-grpc::Status Submit(RegistryHarness& h, const v1::SubmitRequest& request, v1::RequestRecord* out,
-                    std::string* fault = nullptr) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status = h.RegistrationStub()->Submit(&context, request, out);
-  if (fault != nullptr) *fault = FaultOf(context);
-  return status;
-}
 
 // `request` (a registration) with its address and its auth CSR's tls_host replaced.
 v1::SubmitRequest WithHost(v1::SubmitRequest request, const std::string& address,
@@ -51,11 +40,7 @@ v1::SubmitRequest AuthRenewal(const FakeSecurityServer& ss, const crypto::Privat
   auth->set_tls_host(tls_host);
   v1::SubmitRequest request;
   request.set_server_registration(reg.SerializeAsString());
-  request.set_renewal_signature(
-      current
-          .SignRaw(crypto::SignedBytes(crypto::SignatureContext::kRegistration,
-                                       request.server_registration()))
-          .value());
+  SignRenewal(&request, current);
   return request;
 }
 
@@ -72,7 +57,7 @@ TEST_CASE("security: the auth certificate names the host of the approved address
 
   FakeSecurityServer by_ip;  // 127.0.0.1:5500
   v1::RequestRecord submitted;
-  REQUIRE(Submit(h, WithHost(by_ip.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1"),
+  REQUIRE(h.Submit(WithHost(by_ip.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1"),
                  &submitted)
               .ok());
   v1::RequestRecord approved = h.Approve(submitted.id());
@@ -83,7 +68,7 @@ TEST_CASE("security: the auth certificate names the host of the approved address
 
   // No tls_host (an older SS): the registry still names the approved host.
   FakeSecurityServer by_name(std::string(kMember) + "/ss2");
-  REQUIRE(Submit(h, WithHost(by_name.RegistrationRequest(), "SS2.gov.example:5500", ""),
+  REQUIRE(h.Submit(WithHost(by_name.RegistrationRequest(), "SS2.gov.example:5500", ""),
                  &submitted)
               .ok());
   approved = h.Approve(submitted.id());
@@ -92,7 +77,7 @@ TEST_CASE("security: the auth certificate names the host of the approved address
 
   // An address with no host a client could verify gets no name rather than a wrong one.
   FakeSecurityServer wildcard(std::string(kMember) + "/ss3");
-  REQUIRE(Submit(h, WithHost(wildcard.RegistrationRequest(), "0.0.0.0:5500", ""), &submitted).ok());
+  REQUIRE(h.Submit(WithHost(wildcard.RegistrationRequest(), "0.0.0.0:5500", ""), &submitted).ok());
   approved = h.Approve(submitted.id());
   CHECK(CertOf(approved, v1::CERT_KIND_AUTH)->SubjectAltHosts().empty());
 }
@@ -106,7 +91,7 @@ TEST_CASE("security: an SS asking for a TLS host other than its address's is ref
   std::string fault;
 
   grpc::Status status =
-      Submit(h, WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "bank.example"), &record,
+      h.Submit(WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "bank.example"), &record,
              &fault);
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(fault == "Client.InvalidRequest");
@@ -114,10 +99,10 @@ TEST_CASE("security: an SS asking for a TLS host other than its address's is ref
                                     "address (127.0.0.1)") != std::string::npos);
 
   // Nor may it smuggle a second entry into the extension, or name the unspecified address.
-  status = Submit(h, WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1,DNS:x"),
+  status = h.Submit(WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1,DNS:x"),
                   &record, &fault);
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  status = Submit(h, WithHost(ss.RegistrationRequest(), "0.0.0.0:5500", "0.0.0.0"), &record,
+  status = h.Submit(WithHost(ss.RegistrationRequest(), "0.0.0.0:5500", "0.0.0.0"), &record,
                   &fault);
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(fault == "Client.InvalidRequest");
@@ -130,11 +115,11 @@ TEST_CASE("security: an SS asking for a TLS host other than its address's is ref
     if (c.kind() == v1::CERT_KIND_SEAL) c.set_tls_host("127.0.0.1");
   }
   request.set_server_registration(reg.SerializeAsString());
-  status = Submit(h, request, &record, &fault);
+  status = h.Submit(request, &record, &fault);
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 
   // Nothing was recorded: the matching request is the first the registry sees.
-  REQUIRE(Submit(h, WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1"), &record)
+  REQUIRE(h.Submit(WithHost(ss.RegistrationRequest(), "127.0.0.1:5500", "127.0.0.1"), &record)
               .ok());
   CHECK(record.state() == v1::PENDING);
 }
@@ -145,13 +130,13 @@ TEST_CASE("security: a renewal that moves the server to another host waits for a
   h.AddMember(kMember);
   FakeSecurityServer ss;
   v1::RequestRecord submitted;
-  REQUIRE(Submit(h, ss.RegistrationRequest(), &submitted).ok());
+  REQUIRE(h.Submit(ss.RegistrationRequest(), &submitted).ok());
   h.Approve(submitted.id());
 
   // Same address: renewed at once, still naming the approved host.
   auto next = NewKey();
   v1::RequestRecord renewed;
-  REQUIRE(Submit(h, AuthRenewal(ss, *ss.auth_key, *next, "127.0.0.1:5500", "127.0.0.1"), &renewed)
+  REQUIRE(h.Submit(AuthRenewal(ss, *ss.auth_key, *next, "127.0.0.1:5500", "127.0.0.1"), &renewed)
               .ok());
   REQUIRE(renewed.state() == v1::APPROVED);
   CHECK(CertOf(renewed, v1::CERT_KIND_AUTH)->SubjectAltHosts() ==
@@ -160,7 +145,7 @@ TEST_CASE("security: a renewal that moves the server to another host waits for a
   // A new address (and so a new host in the certificate): the SS alone cannot have it.
   auto moved_key = NewKey();
   v1::RequestRecord moved;
-  REQUIRE(Submit(h, AuthRenewal(ss, *next, *moved_key, "ss1.bank.example:5500", "ss1.bank.example"),
+  REQUIRE(h.Submit(AuthRenewal(ss, *next, *moved_key, "ss1.bank.example:5500", "ss1.bank.example"),
                  &moved)
               .ok());
   CHECK(moved.state() == v1::PENDING);

@@ -20,6 +20,7 @@
 #include "common/globalconf.h"
 #include "security_server/config.h"
 #include "security_server/key_store.h"
+#include "security_server/node.h"
 #include "tools/cli/cli_util.h"
 #include "tools/cli/commands.h"
 
@@ -83,10 +84,14 @@ absl::Status Export(const ExportOptions& options) {
   const std::vector<std::string> hosts = (*cert)->SubjectAltHosts();
   std::cout << "  hosts    " << (hosts.empty() ? "(none)" : absl::StrJoin(hosts, " ")) << "\n";
   PrintCertificate("CA the information system trusts", ca_file, **ca);
-  std::cout << "client TLS port  " << (config->client_tls_listen.empty()
-                                           ? "off (client_tls_listen = \"\" in ss.toml)"
-                                           : config->client_tls_listen)
-            << "\n";
+  // The bound port when the daemon runs (ss.toml may say port 0), else the configured one.
+  std::string port = config->client_tls_listen.empty()
+                         ? "off (client_tls_listen = \"\" in ss.toml)"
+                         : config->client_tls_listen;
+  if (auto listen = ss::ReadListenFile(options.data_dir); listen.ok() && !listen->client_tls.empty()) {
+    port = listen->client_tls;
+  }
+  std::cout << "client TLS port  " << port << "\n";
   if (hosts.empty()) {
     std::cerr << "warning: this certificate names no host, so stock TLS clients cannot verify "
                  "it; it was issued before the registry put the approved address's host in "
