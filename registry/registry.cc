@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/signer.h"
@@ -626,6 +627,21 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                      absl::StrCat("the ", what, " CSR is not a valid certificate request: ",
                                   parsed.status().message()));
       }
+      if (!c.tls_host().empty()) {
+        // The subjectAltName names what the registry approves, never what the SS chose alone
+        // (docs/design.md §4): only the host of the address in this same registration.
+        auto approved = crypto::SubjectAltHostOf(reg.address());
+        if (c.kind() != v1::CERT_KIND_AUTH || !approved.ok() ||
+            !absl::EqualsIgnoreCase(*approved, c.tls_host())) {
+          return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                       absl::StrCat("the ", what, " CSR's tls_host differs from the host of "
+                                    "the registration's address (",
+                                    approved.ok() ? absl::string_view(*approved)
+                                                  : approved.status().message(),
+                                    "): the registry names only that host in an auth "
+                                    "certificate"));
+        }
+      }
     }
     if (auth > 1 || seal > 1) {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
@@ -698,6 +714,12 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
         // widens what the server holds (a signing certificate for another member above all)
         // is the administrator's decision.
         withheld = NotHeldByServer(*server, reg, revoked);
+        // The address decides the auth certificate's subjectAltName: a new one is the
+        // administrator's to approve, as at registration.
+        if (withheld.empty() && reg.address() != server->address()) {
+          withheld = absl::StrCat("the renewal changes the server's address from ",
+                                  server->address(), " to ", reg.address());
+        }
       } else if (FindServer(txn.state, reg.server()) != nullptr) {
         // Whoever knows a server id could otherwise replace its certificates.
         withheld = absl::StrCat("security server ", FormatSecurityServerId(reg.server()),
@@ -828,6 +850,13 @@ absl::Status Registry::ApproveInto(Txn& txn, RequestRecord& record) const {
       cn = absl::StrCat("server:", server_text);
       opts.profile = c.kind() == v1::CERT_KIND_AUTH ? crypto::CertificateProfile::kTlsAuth
                                                     : crypto::CertificateProfile::kSigning;
+      // The approved address's host lets stock TLS clients of the client port verify the
+      // server (docs/design.md §4). An address without a usable host (0.0.0.0) gets none.
+      if (c.kind() == v1::CERT_KIND_AUTH) {
+        if (auto host = crypto::SubjectAltHostOf(reg.address()); host.ok()) {
+          opts.subject_alt_hosts.push_back(*host);
+        }
+      }
     }
     DARVOZA_ASSIGN_OR_RETURN(auto cert, crypto::IssueCertificate(*keys_.root_key, keys_.root_cert.get(),
                                                                  csr->public_key(), cn, opts));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/admin_token.h"
 #include "common/crypto/hash.h"
+#include "common/crypto/x509.h"
 #include "common/globalconf.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
@@ -95,6 +96,10 @@ absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& 
       std::string name;
       if (status.kind() == "auth") {
         sub.set_kind(v1::CERT_KIND_AUTH);
+        // The host the client port's certificate will name (the registry checks it).
+        if (auto host = crypto::SubjectAltHostOf(registration.address()); host.ok()) {
+          sub.set_tls_host(*host);
+        }
       } else if (status.kind() == "seal") {
         sub.set_kind(v1::CERT_KIND_SEAL);
       } else {

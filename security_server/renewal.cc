@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/signer.h"
+#include "common/crypto/x509.h"
 #include "common/identifiers.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -61,6 +62,11 @@ absl::Status Renewer::Step() {
     sub->set_kind(kind);
     sub->set_csr(csr);
     if (member != nullptr) *sub->mutable_member() = *member;
+    if (kind == v1::CERT_KIND_AUTH) {
+      if (auto host = crypto::SubjectAltHostOf(options_.address); host.ok()) {
+        sub->set_tls_host(*host);
+      }
+    }
   }
   if (registration.csrs().empty()) return absl::OkStatus();
   std::string bytes = registration.SerializeAsString();

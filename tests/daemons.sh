@@ -47,12 +47,13 @@ start_registry() {
   REG=$(json "$TMP/reg/listen.json" public)
 }
 
-# register_ss DIR SERVER_ID: `darvoza ss init` of a security server in DIR (its ports chosen by
-# the system, the registry at $REG), then its registration request, approved by the registry's
-# administrator. The member must exist already.
+# register_ss DIR SERVER_ID [SS_ADDRESS]: `darvoza ss init` of a security server in DIR (its
+# ports chosen by the system, the registry at $REG, advertising SS_ADDRESS, default
+# 127.0.0.1:5500), then its registration request, approved by the registry's administrator.
+# The member must exist already.
 register_ss() {
   "$CLI" ss init --data-dir "$1" --anchor "$TMP/reg/anchor.bin" --server-id "$2" \
-    --ss-listen 127.0.0.1:0 --ss-address 127.0.0.1:5500 --client-listen 127.0.0.1:0 \
+    --ss-listen 127.0.0.1:0 --ss-address "${3:-127.0.0.1:5500}" --client-listen 127.0.0.1:0 \
     --client-tls-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --registry "$REG" >/dev/null
   "$CLI" ss register --data-dir "$1" >"$TMP/register.out" || true
   local id

@@ -14,7 +14,7 @@ packages=(
   prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
   libspdlog-dev          # common/log: the daemons' event log (text or JSON lines)
   openssl curl python3 procps
-  python3-grpcio  # tests: an independent gRPC client (the JSON event log test's refused call)
+  python3-grpcio python3-protobuf  # tests: an independent gRPC client (mutual-TLS IS test, JSON event log test, guides)
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations
 )
 packages+=("$@")

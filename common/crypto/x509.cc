@@ -1,6 +1,7 @@
 // X.509 certificates, CSRs, issuance and chain verification on OpenSSL 3's APIs.
 #include "common/crypto/x509.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/asn1.h>
@@ -21,6 +22,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/check.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/internal/openssl_util.h"
@@ -164,6 +166,22 @@ absl::Status AddExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* valu
                         absl::StrCat("adding extension ", OBJ_nid2sn(nid)));
   }
   return absl::OkStatus();
+}
+
+// The subjectAltName value for X509V3_EXT_nconf_nid: "DNS:a,IP:b". The hosts were checked by
+// ValidateSubjectAltHost, so none holds a ',' or ':' that could smuggle in another entry
+// (IPv6 literals hold ':' but go through the IP: form, which takes the rest of the entry).
+absl::StatusOr<std::string> SubjectAltNameValue(const std::vector<std::string>& hosts) {
+  std::string value;
+  for (const std::string& host : hosts) {
+    absl::Status valid = ValidateSubjectAltHost(host);
+    if (!valid.ok()) return valid;
+    unsigned char buf[16];
+    const bool ip = inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+                    inet_pton(AF_INET6, host.c_str(), buf) == 1;
+    absl::StrAppend(&value, value.empty() ? "" : ",", ip ? "IP:" : "DNS:", host);
+  }
+  return value;
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
@@ -425,6 +443,55 @@ std::string CertificateRequest::ToPem() const {
 // ---------------------------------------------------------------------------------------------
 // Issuing
 
+absl::Status ValidateSubjectAltHost(absl::string_view host) {
+  const std::string text(host);
+  unsigned char buf[16] = {};
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    if (std::all_of(buf, buf + 16, [](unsigned char b) { return b == 0; })) {
+      return absl::InvalidArgumentError(
+          "the unspecified address (0.0.0.0, ::) names no host a client can verify");
+    }
+    return absl::OkStatus();
+  }
+  if (host.empty() || host.size() > 253) {
+    return absl::InvalidArgumentError("a host name has 1 to 253 characters");
+  }
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return absl::InvalidArgumentError(
+          "a host name is dot-separated labels of 1 to 63 characters, not starting or ending "
+          "with '-'");
+    }
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
+        return absl::InvalidArgumentError(
+            "a host name holds only letters, digits, '-' and '.' (or is an IP address)");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SubjectAltHostOf(absl::string_view host_port) {
+  std::string host;
+  if (absl::StartsWith(host_port, "[")) {
+    const size_t close = host_port.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("an IPv6 address is written [address]:port");
+    }
+    host = std::string(host_port.substr(1, close - 1));
+  } else {
+    const size_t colon = host_port.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError("the address must be host:port");
+    }
+    host = std::string(host_port.substr(0, colon));
+  }
+  absl::Status valid = ValidateSubjectAltHost(host);
+  if (!valid.ok()) return valid;
+  return host;
+}
+
 absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(
     const PrivateKey& issuer_key, const Certificate* issuer_cert, const PublicKey& subject_key,
     absl::string_view subject_common_name, const IssueOptions& options) {
@@ -495,6 +562,13 @@ absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(
   // RFC 5280 lets a self-signed root omit the authority key identifier; every issued
   // certificate names its issuer's key so that a CA key rollover keeps chains unambiguous.
   if (issuer_cert != nullptr) exts.push_back({NID_authority_key_identifier, "keyid:always"});
+  std::string san;
+  if (!options.subject_alt_hosts.empty()) {
+    auto value = SubjectAltNameValue(options.subject_alt_hosts);
+    if (!value.ok()) return value.status();
+    san = *std::move(value);
+    exts.push_back({NID_subject_alt_name, san.c_str()});
+  }
   for (const Ext& ext : exts) {
     status = AddExtension(cert, &ctx, ext.nid, ext.value);
     if (!status.ok()) return status;
@@ -511,6 +585,31 @@ absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(
     const IssueOptions& options) {
   return IssueCertificate(issuer_key, issuer_cert, csr.public_key(), csr.subject_common_name(),
                           options);
+}
+
+std::vector<std::string> Certificate::SubjectAltHosts() const {
+  std::vector<std::string> hosts;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(x509_, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return hosts;
+  absl::Cleanup free_names = [names] { GENERAL_NAMES_free(names); };
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type == GEN_DNS) {
+      const ASN1_STRING* s = name->d.dNSName;
+      hosts.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                         static_cast<size_t>(ASN1_STRING_length(s)));
+    } else if (name->type == GEN_IPADD) {
+      const ASN1_STRING* s = name->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = {};
+      const int family = ASN1_STRING_length(s) == 4 ? AF_INET : AF_INET6;
+      if ((ASN1_STRING_length(s) == 4 || ASN1_STRING_length(s) == 16) &&
+          inet_ntop(family, ASN1_STRING_get0_data(s), text, sizeof(text)) != nullptr) {
+        hosts.emplace_back(text);
+      }
+    }
+  }
+  return hosts;
 }
 
 // ---------------------------------------------------------------------------------------------

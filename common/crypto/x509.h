@@ -73,6 +73,9 @@ class Certificate {
   // The profile the extensions match, if any.
   absl::StatusOr<CertificateProfile> profile() const;
   const PublicKey& public_key() const { return *public_key_; }
+  // The dNSName and iPAddress entries of the subjectAltName (IP addresses in their text form),
+  // in certificate order; empty when there is no such extension.
+  std::vector<std::string> SubjectAltHosts() const;
 
   // Borrowed; valid while this object lives. For common/ internals.
   X509* x509() const { return x509_; }
@@ -121,7 +124,20 @@ struct IssueOptions {
   absl::Time not_before;
   absl::Time not_after;  // REQUIRES: > not_before
   CertificateProfile profile = CertificateProfile::kSigning;
+  // subjectAltName entries: host names (dNSName) and IP address literals (iPAddress), each
+  // checked with ValidateSubjectAltHost. Stock TLS clients verify a server by these alone.
+  // Default: none (no subjectAltName extension).
+  std::vector<std::string> subject_alt_hosts;
 };
+
+// OK when `host` may go into a subjectAltName: an IPv4 or IPv6 address literal other than the
+// unspecified one (0.0.0.0, ::), or a DNS name of 1-253 characters in labels of 1-63 letters,
+// digits and '-' (not at a label's ends). INVALID_ARGUMENT saying which rule failed.
+absl::Status ValidateSubjectAltHost(absl::string_view host);
+
+// The host part of "host:port" or "[v6]:port", checked with ValidateSubjectAltHost.
+// INVALID_ARGUMENT when there is no port or the host does not pass.
+absl::StatusOr<std::string> SubjectAltHostOf(absl::string_view host_port);
 
 // Issues a certificate for `subject_key` with subject CN `subject_common_name`, signed by
 // `issuer_key`. `issuer_cert` null means self-signed (a root CA: issuer_key must be the

@@ -177,6 +177,56 @@ TEST_CASE("Issued certificates carry their profile", "[x509]") {
   CHECK(Verify(*signing, root, kStart + absl::Hours(1)).ok());
 }
 
+TEST_CASE("A TLS certificate names its hosts in subjectAltName, DNS and IP", "[x509]") {
+  Ca root = MakeRoot(KeyAlgorithm::kEcdsaP256);
+  auto key = PrivateKey::Generate(KeyAlgorithm::kEcdsaP256);
+  REQUIRE(key.ok());
+  IssueOptions opts{.serial = 7,
+                    .not_before = kStart,
+                    .not_after = kStart + absl::Hours(24),
+                    .profile = CertificateProfile::kTlsAuth,
+                    .subject_alt_hosts = {"ss1.gov.example", "127.0.0.1", "2001:db8::1"}};
+  auto cert = IssueCertificate(*root.key, root.cert.get(), *(*key)->GetPublicKey(), kServerCn, opts);
+  REQUIRE(cert.ok());
+  CHECK((*cert)->SubjectAltHosts() ==
+        std::vector<std::string>{"ss1.gov.example", "127.0.0.1", "2001:db8::1"});
+  CHECK((*cert)->profile().value() == CertificateProfile::kTlsAuth);
+  CHECK(Verify(**cert, root, kStart + absl::Hours(1)).ok());
+  // Parsed back from DER (what a peer receives), the names are the same.
+  auto parsed = Certificate::FromDer((*cert)->der());
+  REQUIRE(parsed.ok());
+  CHECK((*parsed)->SubjectAltHosts() == (*cert)->SubjectAltHosts());
+
+  // Without hosts there is no extension at all.
+  opts.subject_alt_hosts.clear();
+  opts.serial = 8;
+  auto plain = IssueCertificate(*root.key, root.cert.get(), *(*key)->GetPublicKey(), kServerCn, opts);
+  REQUIRE(plain.ok());
+  CHECK((*plain)->SubjectAltHosts().empty());
+
+  // A host that is not one cannot become an extension entry (or two).
+  for (const char* bad : {"", "a,DNS:evil.example", "evil.example,IP:10.0.0.1", "0.0.0.0", "::",
+                          "-lead.example", "trail-.example", "a..b", "under_score.example",
+                          "sp ace", "*.example"}) {
+    INFO(bad);
+    opts.subject_alt_hosts = {bad};
+    auto refused =
+        IssueCertificate(*root.key, root.cert.get(), *(*key)->GetPublicKey(), kServerCn, opts);
+    CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_CASE("SubjectAltHostOf takes the host of host:port and checks it", "[x509]") {
+  CHECK(SubjectAltHostOf("127.0.0.1:5500").value() == "127.0.0.1");
+  CHECK(SubjectAltHostOf("ss1.gov.example:5500").value() == "ss1.gov.example");
+  CHECK(SubjectAltHostOf("[::1]:5500").value() == "::1");
+  CHECK_FALSE(SubjectAltHostOf("0.0.0.0:5500").ok());
+  CHECK_FALSE(SubjectAltHostOf("[::]:5500").ok());
+  CHECK_FALSE(SubjectAltHostOf("ss1.gov.example").ok());  // no port
+  CHECK_FALSE(SubjectAltHostOf("[::1:5500").ok());
+  CHECK_FALSE(SubjectAltHostOf(":5500").ok());
+}
+
 TEST_CASE("IssueCertificate refuses bad options and mismatched issuers", "[x509]") {
   Ca root = MakeRoot(KeyAlgorithm::kEcdsaP256);
   auto key = PrivateKey::Generate(KeyAlgorithm::kEcdsaP256);

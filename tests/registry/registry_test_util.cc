@@ -173,12 +173,25 @@ v1::SubmitRequest FakeSecurityServer::RenewalRequest(const crypto::PrivateKey& c
   auth_key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256).value();
   seal_key = crypto::PrivateKey::Generate(crypto::KeyAlgorithm::kEcdsaP256).value();
   v1::SubmitRequest request = RegistrationRequest(/*with_signing=*/false);
-  request.set_renewal_signature(
+  SignRenewal(&request, current_auth_key);
+  return request;
+}
+
+void SignRenewal(v1::SubmitRequest* request, const crypto::PrivateKey& current_auth_key) {
+  request->set_renewal_signature(
       current_auth_key
           .SignRaw(crypto::SignedBytes(crypto::SignatureContext::kRegistration,
-                                       request.server_registration()))
+                                       request->server_registration()))
           .value());
-  return request;
+}
+
+grpc::Status RegistryHarness::Submit(const v1::SubmitRequest& request, v1::RequestRecord* out,
+                                     std::string* fault) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status status = RegistrationStub()->Submit(&context, request, out);
+  if (fault != nullptr) *fault = FaultOf(context);
+  return status;
 }
 
 v1::SubmitRequest FakeSecurityServer::HostingRequest(const std::string& subsystem) const {

@@ -60,6 +60,10 @@ class RegistryHarness {
   // A context carrying the admin token, with a 10 s deadline.
   std::unique_ptr<grpc::ClientContext> AdminContext();
 
+  // Registration.Submit with a 10 s deadline; `fault` (optional) gets the x-road-error trailer.
+  grpc::Status Submit(const v1::SubmitRequest& request, v1::RequestRecord* out,
+                      std::string* fault = nullptr);
+
   // Admin shortcuts that REQUIRE success.
   void AddMember(const std::string& member);
   v1::RequestRecord Approve(const std::string& request_id);
@@ -94,6 +98,10 @@ struct FakeSecurityServer {
   std::unique_ptr<crypto::PrivateKey> seal_key;
   std::unique_ptr<crypto::PrivateKey> signing_key;
 };
+
+// Makes `request` a renewal: signs its server_registration with `current_auth_key` (context
+// kRegistration), as an SS does with its current auth key.
+void SignRenewal(v1::SubmitRequest* request, const crypto::PrivateKey& current_auth_key);
 
 // The certificate of `kind` in an approved request record (REQUIRES one).
 std::shared_ptr<const crypto::Certificate> CertOf(const v1::RequestRecord& record, v1::CertKind kind);

@@ -98,9 +98,9 @@ std::string Until(int64_t unix_nanos, absl::Time now) {
   return absl::StrCat("in ", absl::FormatDuration(absl::Trunc(left, absl::Minutes(1))));
 }
 
-// The SHA-256 pin of a certificate file (PEM or DER).
+// The SHA-256 pin of an IS certificate file (PEM or DER), checked by LoadClientCertificate.
 absl::StatusOr<std::string> PinOf(const std::string& cert_file) {
-  auto cert = crypto::Certificate::LoadFromFile(cert_file);
+  auto cert = LoadClientCertificate(cert_file, Clock::Real()->Now());
   if (!cert.ok()) return cert.status();
   return (*cert)->sha256();
 }
@@ -222,6 +222,11 @@ void AddClientCommands(CLI::App& ss, int* exit_code) {
     *request.mutable_id() = *id;
     request.set_auth_mode(add_opts->auth == "tls" ? v1::IS_AUTH_TLS : v1::IS_AUTH_PLAINTEXT);
     request.set_skip_registry(add_opts->local);
+    if (add_opts->auth != "tls" && (!add_opts->cert.empty() || !add_opts->pin.empty())) {
+      *exit_code = Fail(absl::InvalidArgumentError(
+          "--cert and --pin pin the certificate of an IS on the client mTLS port: add --auth tls"));
+      return;
+    }
     if (!add_opts->cert.empty()) {
       auto pin = PinOf(add_opts->cert);
       if (!pin.ok()) {
@@ -689,6 +694,7 @@ void AddSecurityServerCommands(CLI::App& app, int* exit_code) {
   AddAclCommands(*ss, exit_code);
   AddGroupCommands(*ss, exit_code);
   AddStatusCommands(*ss, exit_code);
+  AddSsTlsCommands(*ss, exit_code);
 }
 
 }  // namespace darvoza::cli
