@@ -1,16 +1,24 @@
-// darvoza-ss: the security server daemon. Only wires: config file -> Node (node.h), until
-// SIGTERM or SIGINT.
-#include <csignal>
+// darvoza-ss: the security server daemon. Only wires: config file -> Node (node.h), until a
+// stop signal (docs/operator.md, "Signals").
 #include <cstdio>
-#include <cstdlib>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/daemon_signals.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "security_server/config.h"
 #include "security_server/node.h"
+
+namespace {
+
+// SIGHUP: what can change without a restart. Node::ReloadAnchor logs its own line.
+void Reload(darvoza::ss::Node& node) { (void)node.ReloadAnchor(); }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
@@ -20,18 +28,13 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   CLI::App app{"darvoza-ss: a Darvoza security server"};
+  app.set_version_flag("--version", std::string("darvoza-ss ") + darvoza::kDarvozaVersion);
   std::string config_path;
   app.add_option("-c,--config", config_path, "ss.toml (written by `darvoza ss init`)")
       ->required();
   CLI11_PARSE(app, argc, argv);
 
-  // Block the stop signals in every thread; the main thread waits for them below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  darvoza::BlockDaemonSignals();  // before any thread starts
   auto config = darvoza::ss::LoadSsConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "darvoza-ss: %s\n", config.status().ToString().c_str());
@@ -44,12 +47,12 @@ int main(int argc, char** argv) {
   }
   const auto& a = (*node)->addresses();
   std::fprintf(stderr,
-               "darvoza-ss: serving ss=%s client=%s client_tls=%s admin=%s ops=%s\n",
-               a.ss.c_str(), a.client.c_str(), a.client_tls.c_str(), a.admin.c_str(),
-               a.ops.c_str());
-  int sig = 0;
-  sigwait(&signals, &sig);
-  std::fprintf(stderr, "darvoza-ss: signal %d, shutting down\n", sig);
+               "darvoza-ss %s: serving ss=%s client=%s client_tls=%s rest=%s admin=%s ops=%s\n",
+               darvoza::kDarvozaVersion, a.ss.c_str(), a.client.c_str(), a.client_tls.c_str(),
+               a.rest.c_str(), a.admin.c_str(), a.ops.c_str());
+  int sig = darvoza::WaitForStopSignal([&] { Reload(**node); });
+  std::fprintf(stderr, "darvoza-ss: signal %d, draining calls and shutting down\n", sig);
   (*node)->Shutdown();
+  std::fprintf(stderr, "darvoza-ss: stopped\n");
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "security_server/node.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
@@ -53,11 +55,12 @@ bool IsLoopback(const std::string& listen) {
          absl::StartsWith(host, "127.");
 }
 
-std::string HostOf(const std::string& listen) {
+// "0.0.0.0:0" with the port 41234 chosen -> "0.0.0.0:41234": for the one listener that is not
+// a ConnectionListener (the REST port's HTTP server), which knows only its port.
+std::string WithPort(const std::string& listen, int port) {
   size_t colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  if (host == "0.0.0.0" || host.empty() || host == "[::]") return "127.0.0.1";
-  return host;
+  return absl::StrCat(host, ":", port);
 }
 
 }  // namespace
@@ -87,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const SsConfig& config, Clock*
   DARVOZA_RETURN_IF_ERROR(node->Open());
   DARVOZA_RETURN_IF_ERROR(node->StartServers());
   DARVOZA_RETURN_IF_ERROR(node->WriteListenFile());
+  node->wrote_listen_file_ = true;
   node->renewal_thread_ = std::thread([n = node.get()] { n->RenewalLoop(); });
   return node;
 }
@@ -233,6 +237,39 @@ absl::Status Node::Open() {
   admin_service_ = std::make_unique<AdminServiceImpl>(std::move(deps));
   ops_service_ = std::make_unique<OpsServiceImpl>(metrics_.get());
   conf_->Start();
+  std::fprintf(stderr, "darvoza-ss: registry: %s\n", RegistryChoice().c_str());
+  return absl::OkStatus();
+}
+
+std::string Node::RegistryChoice() const {
+  std::string used = absl::StrJoin(conf_->registry_addresses(), ", ");
+  if (config_.registry_addresses.empty()) return absl::StrCat(used, " (from the anchor)");
+  v1::ConfigurationAnchor anchor = conf_->anchor();
+  return absl::StrCat(used, " (ss.toml registry_addresses; the anchor says ",
+                      absl::StrJoin(anchor.registry_addresses(), ", "), ")");
+}
+
+absl::Status Node::ReloadAnchor() {
+  auto anchor = LoadConfigurationAnchor(config_.AnchorPath());
+  absl::Status s = anchor.status();
+  if (s.ok() && anchor->root_ca_cert_der() != conf_->anchor().root_ca_cert_der()) {
+    // Our certificates chain to the old root: another root means another federation.
+    s = absl::InvalidArgumentError(
+        "its root CA is not the one this server's certificates chain to (re-initialise the "
+        "server to join another federation)");
+  }
+  if (s.ok()) s = conf_->ReplaceAnchor(*anchor, config_.registry_addresses);
+  if (!s.ok()) {
+    std::fprintf(stderr, "darvoza-ss: SIGHUP: kept the anchor in use; %s: %s\n",
+                 config_.AnchorPath().c_str(), std::string(s.message()).c_str());
+    return s;
+  }
+  registry_->Reset(*anchor, config_.registry_addresses);
+  std::fprintf(stderr,
+               "darvoza-ss: SIGHUP: re-read %s (instance %s, %d configuration-signing "
+               "certificate(s)); registry: %s\n",
+               config_.AnchorPath().c_str(), anchor->instance().c_str(),
+               anchor->conf_signing_cert_der_size(), RegistryChoice().c_str());
   return absl::OkStatus();
 }
 
@@ -255,7 +292,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     ss_server_ = std::move(started.server);
     ss_listener_ = std::move(started.listener);
-    addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", started.port);
+    addresses_.ss = started.address;
   }
   // Client ports: nothing but the exchange's generic pass-through service.
   if (!config_.client_listen.empty()) {
@@ -270,7 +307,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     client_server_ = std::move(started.server);
     client_listener_ = std::move(started.listener);
-    addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", started.port);
+    addresses_.client = started.address;
   }
   if (!config_.client_tls_listen.empty()) {
     grpc::ServerBuilder builder;
@@ -285,7 +322,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     client_tls_server_ = std::move(started.server);
     client_tls_listener_ = std::move(started.listener);
-    addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
+    addresses_.client_tls = started.address;
   }
   // REST: the exchange's PR-REST interface on the process's HTTP server.
   if (!config_.rest_listen.empty()) {
@@ -300,7 +337,7 @@ absl::Status Node::StartServers() {
               exchange->ServeRest(std::move(request), std::move(reply));
             },
             [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    addresses_.rest = absl::StrCat(HostOf(config_.rest_listen), ":", rest_server_->port());
+    addresses_.rest = WithPort(config_.rest_listen, rest_server_->port());
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
   {
@@ -332,7 +369,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     ops_server_ = std::move(started.server);
     ops_listener_ = std::move(started.listener);
-    addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
+    addresses_.ops = started.address;
     if (auto* health = ops_server_->GetHealthCheckService(); health != nullptr) {
       health->SetServingStatus(Serving());
     }
@@ -404,6 +441,11 @@ v1::StatusReport Node::Status() {
     report.add_warnings("no global configuration yet");
   }
   report.set_registry_reachable(conf_->registry_reachable());
+  for (const auto& a : conf_->registry_addresses()) report.add_registry_addresses(a);
+  report.set_registry_choice(RegistryChoice());
+  if (absl::Status e = conf_->registry_error(); !e.ok()) {
+    report.set_registry_error(std::string(e.message()));
+  }
   if (conf_->last_registry_contact() != absl::InfinitePast()) {
     report.set_last_registry_contact_unix_nanos(ToUnixNanosField(conf_->last_registry_contact()));
   }
@@ -480,6 +522,8 @@ void Node::Shutdown() {
                        &ops_server_}) {
     if (*server != nullptr) (*server)->Wait();
   }
+  // Scripts wait for listen.json to go as the sign that the daemon stopped cleanly.
+  if (wrote_listen_file_) unlink(ListenFilePath(config_.data_dir).c_str());
 }
 
 }  // namespace darvoza::ss

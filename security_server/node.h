@@ -89,6 +89,12 @@ class Node {
   // Maintenance mode: the ops port's health answers NOT_SERVING.
   void SetMaintenance(bool on);
 
+  // SIGHUP: re-reads <data dir>/anchor.bin (e.g. after the registry moved and the operator
+  // installed its new anchor) and logs one line saying what it read and which registry
+  // addresses are used now. The error, logged, and nothing changes when the file is unreadable,
+  // for another instance, or does not verify the configuration held now.
+  absl::Status ReloadAnchor();
+
   // One renewal step now (renewal.h), instead of waiting for the check interval: tests move
   // a SimulatedClock and call this.
   absl::Status CheckRenewalForTest();
@@ -98,6 +104,9 @@ class Node {
   absl::Status Open();
   absl::Status StartServers();
   absl::Status WriteListenFile();
+  // Which registry addresses are dialled and why: ss.toml's registry_addresses override the
+  // anchor's. For the start line, SIGHUP's line and the status report.
+  std::string RegistryChoice() const;
   void RenewalLoop();
   // The ops port's health: not in maintenance and the audit log not damaged.
   bool Serving() const;
@@ -144,6 +153,7 @@ class Node {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread renewal_thread_;
   bool shut_down_ = false;
+  bool wrote_listen_file_ = false;
 };
 
 }  // namespace darvoza::ss
