@@ -109,6 +109,16 @@ wait_for "status | grep 'registry  UNREACHABLE (' | grep -vq 'no answer yet'"
 status >"$TMP/status"
 grep -q "dials 127.0.0.1:1 (from the anchor)" "$TMP/status" || fail "status does not say what it dials"
 
+# An address that is not host:port is refused, and the anchor stays as it was.
+cp "$TMP/reg/anchor.bin" "$TMP/anchor.before"
+for bad in registry.gov.uz "registry.gov.uz:0" "registry.gov.uz:4400/x" ":4400"; do
+  if "$CLI" registry anchor set-addresses --address "$bad" --data-dir "$TMP/reg" 2>"$TMP/err"; then
+    fail "set-addresses accepted '$bad'"
+  fi
+  grep -q "is not host:port" "$TMP/err" || fail "'$bad': $(cat "$TMP/err")"
+done
+cmp -s "$TMP/anchor.before" "$TMP/reg/anchor.bin" || fail "a refused set-addresses changed anchor.bin"
+
 # The registry administrator corrects the anchor; the operator installs it and sends SIGHUP.
 "$CLI" registry anchor set-addresses --address "$REG" --anchor-out "$TMP/new-anchor.bin" \
   --data-dir "$TMP/reg" >/dev/null
