@@ -1,5 +1,6 @@
 #include "common/grpc_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -154,21 +155,30 @@ absl::StatusOr<std::unique_ptr<ConnectionListener>> ConnectionListener::Listen(
   const int bound_port = ntohs(bound.ss_family == AF_INET6
                                    ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  char ip[INET6_ADDRSTRLEN] = "";
+  const bool v6 = bound.ss_family == AF_INET6;
+  inet_ntop(bound.ss_family,
+            v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&bound)->sin6_addr)
+               : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&bound)->sin_addr),
+            ip, sizeof(ip));
+  std::string bound_address =
+      v6 ? absl::StrCat("[", ip, "]:", bound_port) : absl::StrCat(ip, ":", bound_port);
   const int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) {
     close(fd);
     return CannotListen(what, address, absl::StrCat("eventfd: ", strerror(errno)));
   }
-  return std::unique_ptr<ConnectionListener>(
-      new ConnectionListener(std::string(what), fd, wake, bound_port, max_connections));
+  return std::unique_ptr<ConnectionListener>(new ConnectionListener(
+      std::string(what), fd, wake, bound_port, std::move(bound_address), max_connections));
 }
 
 ConnectionListener::ConnectionListener(std::string what, int listen_fd, int wake_fd, int port,
-                                       int max_connections)
+                                       std::string bound_address, int max_connections)
     : what_(std::move(what)),
       listen_fd_(listen_fd),
       wake_fd_(wake_fd),
       port_(port),
+      bound_address_(std::move(bound_address)),
       max_connections_(static_cast<size_t>(max_connections)),
       reserve_fd_(OpenReserve()) {}
 
@@ -298,6 +308,7 @@ absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, absl::st
     DARVOZA_ASSIGN_OR_RETURN(started.listener,
                              ConnectionListener::Listen(what, address, limits.max_connections));
     started.port = started.listener->port();
+    started.address = started.listener->bound_address();
     acceptor = builder.experimental().AddExternalConnectionAcceptor(
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         std::move(credentials));
@@ -308,6 +319,7 @@ absl::StatusOr<StartedServer> StartServer(grpc::ServerBuilder& builder, absl::st
   }
   if (is_unix) {
     started.port = 0;
+    started.address = address;
   } else {
     started.listener->Start(std::move(acceptor));
   }

@@ -113,9 +113,13 @@ class ConnectionListener {
   void Start(std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor);
 
   int port() const { return port_; }
+  // The address the socket is bound to, numeric, as "ip:port" ("[ip6]:port"): "0.0.0.0:41234"
+  // for a listen address "0.0.0.0:0", "127.0.0.1:4400" for "localhost:4400".
+  const std::string& bound_address() const { return bound_address_; }
 
  private:
-  ConnectionListener(std::string what, int listen_fd, int wake_fd, int port, int max_connections);
+  ConnectionListener(std::string what, int listen_fd, int wake_fd, int port,
+                     std::string bound_address, int max_connections);
   void Loop();
   // Whether fewer than max_connections_ handed descriptors are still open in gRPC.
   bool BelowCap();
@@ -126,6 +130,7 @@ class ConnectionListener {
   const int listen_fd_;
   const int wake_fd_;  // an eventfd the destructor writes to stop Loop
   const int port_;
+  const std::string bound_address_;
   const size_t max_connections_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::thread thread_;
@@ -144,6 +149,9 @@ struct StartedServer {
   // Accepts the TCP port's connections (null for unix:). Destroy it before `server`.
   std::unique_ptr<ConnectionListener> listener;
   int port = 0;  // the bound TCP port (the one chosen when `address` asked for port 0); 0 for unix:
+  // What to report (listen.json, the start line): the listener's bound_address(), or the
+  // "unix:PATH" address itself.
+  std::string address;
 };
 
 // The one way a daemon opens a listener: listens on `address` ("host:port" through a

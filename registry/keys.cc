@@ -150,6 +150,7 @@ absl::StatusOr<v1::ConfigurationAnchor> InitRegistry(const InitOptions& options)
   RegistryConfig config;
   config.data_dir = d;
   config.public_listen = options.public_listen;
+  config.ops_listen = options.ops_listen;
   config.auto_approve = options.auto_approve;
   DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(ConfigPath(d), FormatRegistryConfig(config), 0644));
 

@@ -73,6 +73,7 @@ struct InitOptions {
   std::string data_dir;                         // created (0700) when missing; must be empty
   std::vector<std::string> registry_addresses;  // host:port written into the anchor
   std::string public_listen = "0.0.0.0:4400";   // written into registry.toml
+  std::string ops_listen = "127.0.0.1:4402";    // written into registry.toml ("" = off)
   bool auto_approve = false;                    // written into registry.toml
   Clock* clock = nullptr;                       // Default: Clock::Real()
 };

@@ -1,89 +1,65 @@
-// darvoza-registry: the registry daemon. Only wires: config -> RegistryServer -> wait for
-// SIGTERM/SIGINT -> shutdown; SIGHUP re-reads the log level.
-#include <signal.h>
-
+// darvoza-registry: the registry daemon. Only wires: config -> RegistryServer -> wait for a
+// stop signal -> shutdown; SIGHUP re-reads the log level (docs/operator.md, "Signals").
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/daemon_signals.h"
 #include "common/log.h"
+#include "common/log_flags.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "registry/config.h"
 #include "registry/server.h"
 
 namespace {
 
-// Matches "--name VALUE" (consuming the next argument) and "--name=VALUE".
-bool FlagValue(const char* name, int argc, char** argv, int* i, std::string* value) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(argv[*i], name, n) != 0) return false;
-  if (argv[*i][n] == '=') {
-    *value = argv[*i] + n + 1;
-    return true;
-  }
-  if (argv[*i][n] != '\0' || *i + 1 >= argc) return false;
-  *value = argv[++*i];
-  return true;
+namespace log = darvoza::log;
+
+// SIGHUP. The registry's anchor lives in its own database and changes only through the admin
+// API (`darvoza registry anchor`), so the log level is all there is to re-read.
+void Reload(const std::string& config_path) {
+  log::ReloadLevelFromConfig(config_path, darvoza::registry::LoadRegistryConfig);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  std::string log_format;
-  std::string log_level;
-  bool auto_approve = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (FlagValue("--log-format", argc, argv, &i, &log_format) ||
-               FlagValue("--log-level", argc, argv, &i, &log_level)) {
-    } else if (std::strcmp(argv[i], "--auto-approve") == 0) {
-      auto_approve = true;  // demos and tests only; RegistryServer warns loudly
-    } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: darvoza-registry --config FILE [--auto-approve] [--log-format text|json]"
-                  " [--log-level debug|info|warn|error]\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "darvoza-registry: unknown argument '%s' (usage: --config FILE)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fprintf(stderr, "darvoza-registry: --config FILE is required\n");
-    return 2;
-  }
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
-  namespace log = darvoza::log;
-  auto log_options = log::DaemonOptions("darvoza-registry", log_format, log_level);
-  if (absl::Status s = log_options.ok() ? log::InitLogging(*log_options) : log_options.status();
-      !s.ok()) {
-    std::fprintf(stderr, "darvoza-registry: %s\n", s.ToString().c_str());
-    return 2;
-  }
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
-
-  // Block the stop signals before any thread starts, then wait for one of them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  CLI::App app{"darvoza-registry: the registry of a Darvoza instance"};
+  app.set_version_flag("--version", std::string("darvoza-registry ") + darvoza::kDarvozaVersion);
+  std::string config_path;
+  bool auto_approve = false;
+  app.add_option("-c,--config", config_path,
+                 "registry.toml (written by `darvoza registry init`)")
+      ->required();
+  app.add_flag("--auto-approve", auto_approve,
+               "approve every request (demos and tests only; logged loudly)");
+  log::LogFlags log_flags;
+  log::AddLogFlags(app, &log_flags);
+  CLI11_PARSE(app, argc, argv);
+  darvoza::BlockDaemonSignals();  // before any thread starts
+  auto log_options = log::DaemonOptions("darvoza-registry", log_flags.format, log_flags.level);
+  if (absl::Status s = log_options.ok() ? log::InitLogging(*log_options) : log_options.status();
+      !s.ok()) {
+    std::fprintf(stderr, "darvoza-registry: %s\n", s.ToString().c_str());
+    return 2;
+  }
 
   auto config = darvoza::registry::LoadRegistryConfig(config_path);
   if (!config.ok()) {
     log::Event(log::Level::kError, "start.failed", "", {{"error", config.status().ToString()}});
     return 1;
   }
-  if (log_level.empty() && config->log_level) log::SetLevel(*config->log_level);
+  if (log_flags.level.empty() && config->log_level) log::SetLevel(*config->log_level);
   if (auto_approve) config->auto_approve = true;
   auto server = darvoza::registry::RegistryServer::Start(*config, darvoza::Clock::Real());
   if (!server.ok()) {
@@ -92,14 +68,11 @@ int main(int argc, char** argv) {
   }
   const auto& a = (*server)->addresses();
   log::Event(log::Level::kInfo, "start", "serving",
-             {{"version", DARVOZA_VERSION}, {"public", a.public_address},
-              {"admin", a.admin_address}, {"ops", a.ops_address.empty() ? "off" : a.ops_address}});
-  int sig = 0;
-  // SIGHUP: the log level from the configuration file again.
-  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
-    log::ReloadLevelFromConfig(config_path, darvoza::registry::LoadRegistryConfig);
-  }
-  log::Event(log::Level::kInfo, "stop", "shutting down", {{"signal", sig}});
+             {{"version", darvoza::kDarvozaVersion}, {"public", a.public_address},
+              {"admin", a.admin_address}, {"ops", a.ops_address.empty() ? "off" : a.ops_address},
+              {"metrics", a.metrics_address.empty() ? "off" : a.metrics_address}});
+  int sig = darvoza::WaitForStopSignal([&] { Reload(config_path); });
+  log::Event(log::Level::kInfo, "stop", "draining calls and shutting down", {{"signal", sig}});
   (*server)->Shutdown();
   log::Event(log::Level::kInfo, "stopped", "");
   return 0;

@@ -4,8 +4,11 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
@@ -263,7 +266,8 @@ absl::Status Registry::CommitLocked(Txn& txn, bool* published, std::vector<Reque
     uint64_t serial = txn.state.conf_serial() + 1;
     const crypto::PrivateKey& key = txn.new_conf_key ? *txn.new_conf_key : *keys_.conf_key;
     const crypto::Certificate& cert = txn.new_conf_cert ? *txn.new_conf_cert : *keys_.conf_cert;
-    DARVOZA_ASSIGN_OR_RETURN(auto sc, BuildAndSign(txn.state, serial, key, cert));
+    DARVOZA_ASSIGN_OR_RETURN(
+        auto sc, BuildAndSign(txn.state, serial, key, cert, txn.new_anchor ? *txn.new_anchor : anchor_));
     signed_conf = std::make_shared<v1::SignedGlobalConf>(std::move(sc));
     txn.state.set_conf_serial(serial);
     txn.history.push_back({"registry", "conf.publish", absl::StrCat("serial ", serial), ""});
@@ -316,7 +320,8 @@ absl::Status Registry::CommitLocked(Txn& txn, bool* published, std::vector<Reque
 absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState& state,
                                                             uint64_t serial,
                                                             const crypto::PrivateKey& key,
-                                                            const crypto::Certificate& cert) const {
+                                                            const crypto::Certificate& cert,
+                                                            const v1::ConfigurationAnchor& anchor) const {
   absl::Time now = clock_->Now();
   v1::GlobalConf conf;
   conf.set_instance(state.instance());
@@ -344,7 +349,7 @@ absl::StatusOr<v1::SignedGlobalConf> Registry::BuildAndSign(const RegistryState&
   ca->set_cert_der(keys_.root_cert->der());
   *conf.mutable_revoked() = state.revoked();
   *conf.mutable_global_groups() = state.groups();
-  for (const auto& a : anchor_.registry_addresses()) conf.add_registry_endpoints()->set_address(a);
+  for (const auto& a : anchor.registry_addresses()) conf.add_registry_endpoints()->set_address(a);
   conf.set_witness_cert_der(keys_.witness_cert->der());
 
   v1::SignedGlobalConf signed_conf;
@@ -981,6 +986,38 @@ absl::StatusOr<v1::ConfigurationAnchor> Registry::RotateConfKey(const std::strin
     txn.new_anchor = std::move(anchor);
     txn.history.push_back({actor, "key.rotate-conf", name,
                            absl::StrCat("certificate serial ", txn.new_conf_cert->serial_hex())});
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<v1::ConfigurationAnchor> Registry::SetAnchorAddresses(
+    const std::string& actor, const std::vector<std::string>& addresses) {
+  if (addresses.empty() || addresses.size() > 16) {
+    return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                 "give between 1 and 16 registry addresses");
+  }
+  for (const auto& a : addresses) {
+    const size_t colon = a.rfind(':');
+    int port = 0;
+    if (a.size() > kMaxAddressLength || colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(a.substr(colon + 1), &port) || port <= 0 || port > 65535 ||
+        a.find_first_of(" \t\r\n/") != std::string::npos) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
+                   absl::StrCat("registry address '", absl::CHexEscape(a),
+                                "' is not host:port"));
+    }
+  }
+  v1::ConfigurationAnchor result;
+  DARVOZA_RETURN_IF_ERROR(Change([&](Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    auto anchor = std::make_unique<v1::ConfigurationAnchor>(anchor_);
+    anchor->clear_registry_addresses();
+    for (const auto& a : addresses) anchor->add_registry_addresses(a);
+    anchor->set_generated_at_unix_nanos(absl::ToUnixNanos(clock_->Now()));
+    DARVOZA_RETURN_IF_ERROR(WriteAnchorFile(AnchorPath(options_.data_dir), *anchor));
+    result = *anchor;
+    txn.new_anchor = std::move(anchor);
+    txn.history.push_back({actor, "anchor.addresses", instance_, absl::StrJoin(addresses, ",")});
     return absl::OkStatus();
   }));
   return result;

@@ -92,6 +92,11 @@ class Registry {
   // Makes configuration-signing key n+1 (issued by the root CA), signs from now on with it,
   // writes anchor.bin listing the previous and the new certificate, and returns that anchor.
   absl::StatusOr<v1::ConfigurationAnchor> RotateConfKey(const std::string& actor);
+  // Replaces the anchor's registry addresses (anchor.bin rewritten; the next configuration's
+  // registry_endpoints follow). Returns the new anchor. INVALID_ARGUMENT (InvalidRequest) for
+  // an empty list or an address that is not host:port.
+  absl::StatusOr<v1::ConfigurationAnchor> SetAnchorAddresses(
+      const std::string& actor, const std::vector<std::string>& addresses);
   // History entries with seq >= from_seq (at most `limit`, 0 = 1000); chain_ok tells whether
   // their hashes link up and match.
   absl::StatusOr<v1::HistoryList> History(uint64_t from_seq, uint32_t limit) const;
@@ -179,9 +184,11 @@ class Registry {
   absl::Status Change(const ChangeFn& change) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CommitLocked(Txn& txn, bool* published, std::vector<v1::RequestRecord>* decided)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `anchor` gives the registry endpoints: the one the same change installs, if it does.
   absl::StatusOr<v1::SignedGlobalConf> BuildAndSign(const v1::RegistryState& state, uint64_t serial,
                                                     const crypto::PrivateKey& key,
-                                                    const crypto::Certificate& cert) const
+                                                    const crypto::Certificate& cert,
+                                                    const v1::ConfigurationAnchor& anchor) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Issues the certificates of an approved server request into `txn` and `record`.
   absl::Status ApproveInto(Txn& txn, v1::RequestRecord& record) const

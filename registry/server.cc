@@ -30,16 +30,6 @@
 #include "registry/services.h"
 
 namespace darvoza::registry {
-namespace {
-
-// "0.0.0.0:0" with selected port 41234 -> "0.0.0.0:41234"; IPv6 "[::]:0" likewise.
-std::string WithPort(const std::string& listen, int port) {
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  return absl::StrCat(host, ":", port);
-}
-
-}  // namespace
 
 absl::StatusOr<ListenAddresses> ReadListenFile(const std::string& data_dir) {
   DARVOZA_ASSIGN_OR_RETURN(auto listen, ::darvoza::ReadListenFile(data_dir));
@@ -124,7 +114,7 @@ absl::Status RegistryServer::StartServers() {
                                          config_.connection_limits));
     public_server_ = std::move(started.server);
     public_listener_ = std::move(started.listener);
-    addresses_.public_address = WithPort(config_.public_listen, started.port);
+    addresses_.public_address = started.address;
   }
   {  // Admin: Unix socket, mode 0600, inside the 0700 data directory; with reflection.
     std::string path = config_.AdminSocketPath();
@@ -154,7 +144,7 @@ absl::Status RegistryServer::StartServers() {
                                          config_.connection_limits));
     ops_server_ = std::move(started.server);
     ops_listener_ = std::move(started.listener);
-    addresses_.ops_address = WithPort(config_.ops_listen, started.port);
+    addresses_.ops_address = started.address;
     ops_server_->GetHealthCheckService()->SetServingStatus(true);
   }
   DARVOZA_ASSIGN_OR_RETURN(std::string metrics_listen,

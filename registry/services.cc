@@ -306,6 +306,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::History(grpc::CallbackServerContext*
   return Reply(c, list.status());
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::SetAnchorAddresses(
+    grpc::CallbackServerContext* c, const v1::AdminSetAnchorAddressesRequest* r,
+    v1::RotateConfKeyResponse* out) {
+  DARVOZA_ADMIN_GUARD(c);
+  auto anchor = registry_->SetAnchorAddresses(
+      kAdminActor, std::vector<std::string>(r->addresses().begin(), r->addresses().end()));
+  if (anchor.ok()) out->set_anchor(anchor->SerializeAsString());
+  return Reply(c, anchor.status());
+}
+
 #undef DARVOZA_ADMIN_GUARD
 
 // ------------------------------------------------------------------------------------------

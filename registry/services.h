@@ -90,6 +90,9 @@ class AdminServiceImpl final : public v1::RegistryAdmin::CallbackService {
   grpc::ServerUnaryReactor* GetConf(grpc::CallbackServerContext*, const v1::AdminEmpty*, v1::SignedGlobalConf*) override;
   grpc::ServerUnaryReactor* RotateConfKey(grpc::CallbackServerContext*, const v1::AdminEmpty*, v1::RotateConfKeyResponse*) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext*, const v1::HistoryRequest*, v1::HistoryList*) override;
+  grpc::ServerUnaryReactor* SetAnchorAddresses(grpc::CallbackServerContext*,
+                                               const v1::AdminSetAnchorAddressesRequest*,
+                                               v1::RotateConfKeyResponse*) override;
 
  private:
   absl::Status CheckAdmin(grpc::CallbackServerContext* context) const;

@@ -2,6 +2,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -23,7 +24,8 @@ std::string ConfPath(const std::string& data_dir) { return data_dir + "/globalco
 
 GlobalConfClient::GlobalConfClient(GlobalConfClientOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {}
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
+      anchor_(options_.anchor) {}
 
 absl::StatusOr<std::unique_ptr<GlobalConfClient>> GlobalConfClient::Create(
     GlobalConfClientOptions options) {
@@ -103,8 +105,10 @@ bool GlobalConfClient::WaitForShutdown(absl::Duration d) {
 
 void GlobalConfClient::WatchLoop() {
   size_t next = 0;
-  const auto& channels = registry_->channels();
-  while (!channels.empty()) {
+  while (true) {
+    // Each round asks again: a reloaded anchor may have changed the addresses.
+    const auto channels = registry_->channels();
+    if (channels.empty()) return;
     grpc::ClientContext ctx;
     {
       absl::MutexLock lock(&mu_);
@@ -119,7 +123,7 @@ void GlobalConfClient::WatchLoop() {
     bool got_any = false;
     while (reader->Read(&signed_conf)) {
       got_any = true;
-      MarkContact(true);
+      MarkContact(absl::OkStatus());
       absl::Status s = Offer(signed_conf);
       if (!s.ok()) {
         log::Event(log::Level::kWarn, "conf.refused", "refused a configuration from the registry",
@@ -133,7 +137,7 @@ void GlobalConfClient::WatchLoop() {
       if (shutdown_) return;
     }
     if (!got_any) {
-      MarkContact(false, status.error_message());
+      MarkContact(FromGrpcStatus(status, ctx));
       ++next;  // try the next registry address
     }
     if (WaitForShutdown(options_.reconnect_delay)) return;
@@ -155,11 +159,11 @@ absl::Status GlobalConfClient::FetchNow() {
   if (!signed_conf.ok()) {
     if (absl::IsUnavailable(signed_conf.status()) ||
         absl::IsDeadlineExceeded(signed_conf.status())) {
-      MarkContact(false, signed_conf.status().ToString());
+      MarkContact(signed_conf.status());
     }
     return signed_conf.status();
   }
-  MarkContact(true);
+  MarkContact(absl::OkStatus());
   return Offer(*signed_conf);
 }
 
@@ -175,7 +179,7 @@ absl::Status GlobalConfClient::Offer(const v1::SignedGlobalConf& signed_conf) {
     if (conf_ != nullptr) last = conf_->serial();
   }
   absl::StatusOr<v1::GlobalConf> conf =
-      VerifySignedGlobalConf(signed_conf, options_.anchor, clock_->Now(), last);
+      VerifySignedGlobalConf(signed_conf, anchor(), clock_->Now(), last);
   if (!conf.ok()) {
     if (options_.metrics != nullptr) {
       options_.metrics->Increment("darvoza_ss_globalconf_refused_total");
@@ -245,10 +249,12 @@ void GlobalConfClient::AddListener(ConfListener listener) {
   listeners_.push_back(std::move(listener));
 }
 
-void GlobalConfClient::MarkContact(bool ok, absl::string_view why) {
+void GlobalConfClient::MarkContact(const absl::Status& result) {
+  const bool ok = result.ok();
   {
     absl::MutexLock lock(&mu_);
     reachable_ = ok;
+    last_error_ = result;
     if (ok) last_contact_ = clock_->Now();
     if (logged_reachable_ == ok) return;
     logged_reachable_ = ok;
@@ -256,8 +262,52 @@ void GlobalConfClient::MarkContact(bool ok, absl::string_view why) {
   if (ok) {
     log::Event(log::Level::kInfo, "registry.reachable", "");
   } else {
-    log::Event(log::Level::kWarn, "registry.unreachable", "", {{"error", why}});
+    log::Event(log::Level::kWarn, "registry.unreachable", "", {{"error", result.ToString()}});
   }
+}
+
+absl::Status GlobalConfClient::registry_error() const {
+  absl::MutexLock lock(&mu_);
+  return last_error_;
+}
+
+v1::ConfigurationAnchor GlobalConfClient::anchor() const {
+  absl::MutexLock lock(&mu_);
+  return anchor_;
+}
+
+std::vector<std::string> GlobalConfClient::registry_addresses() const {
+  return registry_->addresses();
+}
+
+absl::Status GlobalConfClient::ReplaceAnchor(const v1::ConfigurationAnchor& anchor,
+                                             std::vector<std::string> addresses) {
+  absl::MutexLock offer_lock(&offer_mu_);  // no Offer verifies against a half-replaced anchor
+  std::shared_ptr<const v1::SignedGlobalConf> held = LastGoodSigned();
+  {
+    absl::MutexLock lock(&mu_);
+    if (anchor.instance() != anchor_.instance()) {
+      return absl::InvalidArgumentError(absl::StrCat("the new anchor is for instance ",
+                                                     anchor.instance(), ", this server's is ",
+                                                     anchor_.instance()));
+    }
+  }
+  if (held != nullptr) {
+    v1::GlobalConf parsed;
+    parsed.ParseFromString(held->conf());
+    // At a time the held configuration was valid: an expired one still tells a wrong anchor.
+    absl::Time at = std::min(clock_->Now(), FromUnixNanosField(parsed.expires_at_unix_nanos()) -
+                                                absl::Nanoseconds(1));
+    absl::Status verified = VerifySignedGlobalConf(*held, anchor, at).status();
+    if (!verified.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the new anchor does not verify the configuration held now: ", verified.message()));
+    }
+  }
+  registry_->Reset(anchor, std::move(addresses));
+  absl::MutexLock lock(&mu_);
+  anchor_ = anchor;
+  return absl::OkStatus();
 }
 
 bool GlobalConfClient::registry_reachable() const {

@@ -81,7 +81,16 @@ class GlobalConfClient {
   std::shared_ptr<const v1::GlobalConf> LastGood() const;
   // The signed form of LastGood() (for audit archives); null when none.
   std::shared_ptr<const v1::SignedGlobalConf> LastGoodSigned() const;
-  const v1::ConfigurationAnchor& anchor() const { return options_.anchor; }
+  // The anchor configurations are verified against (a copy: ReplaceAnchor may change it).
+  v1::ConfigurationAnchor anchor() const;
+  // Verifies configurations against `anchor` from now on and fetches them from `addresses`
+  // (empty: the anchor's), after the operator installed a new anchor. INVALID_ARGUMENT, and
+  // nothing changes, when `anchor` is for another instance or does not verify the held
+  // configuration (a wrong file would otherwise cut the server off its federation).
+  absl::Status ReplaceAnchor(const v1::ConfigurationAnchor& anchor,
+                             std::vector<std::string> addresses);
+  // The registry addresses tried, in order.
+  std::vector<std::string> registry_addresses() const;
 
   // Calls `listener` after each newly accepted configuration (not for the one held now).
   void AddListener(ConfListener listener);
@@ -99,14 +108,16 @@ class GlobalConfClient {
   // last succeeded (InfinitePast when never).
   bool registry_reachable() const;
   absl::Time last_registry_contact() const;
+  // Why the last attempt failed (e.g. "DNS resolution failed for registry.gov.uz:4400"); OK
+  // when it succeeded or none was made.
+  absl::Status registry_error() const;
 
  private:
   explicit GlobalConfClient(GlobalConfClientOptions options);
   void WatchLoop();
   void PollLoop();
-  // Records the outcome of an attempt to reach the registry; logs when reachability changes
-  // (`why` says what failed).
-  void MarkContact(bool ok, absl::string_view why = "");
+  // Records the outcome of an attempt to reach the registry; logs when reachability changes.
+  void MarkContact(const absl::Status& result);
   // Waits up to `d` (real time) or until shutdown; true when shutting down.
   bool WaitForShutdown(absl::Duration d);
 
@@ -114,6 +125,7 @@ class GlobalConfClient {
   Clock* const clock_;
 
   mutable absl::Mutex mu_;
+  v1::ConfigurationAnchor anchor_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::GlobalConf> conf_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::SignedGlobalConf> signed_ ABSL_GUARDED_BY(mu_);
   std::vector<ConfListener> listeners_ ABSL_GUARDED_BY(mu_);
@@ -122,6 +134,7 @@ class GlobalConfClient {
   // What the log last said, so that each change is one line, not one per attempt.
   std::optional<bool> logged_reachable_ ABSL_GUARDED_BY(mu_);
   mutable uint64_t logged_expired_serial_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Mutex offer_mu_;  // one Offer at a time: serial check, disk write and swap together

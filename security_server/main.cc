@@ -1,18 +1,31 @@
-// darvoza-ss: the security server daemon. Only wires: config file -> Node (node.h), until
-// SIGTERM or SIGINT; SIGHUP re-reads the log level.
-#include <csignal>
+// darvoza-ss: the security server daemon. Only wires: config file -> Node (node.h), until a
+// stop signal; SIGHUP re-reads the anchor and the log level (docs/operator.md, "Signals").
 #include <cstdio>
-#include <cstdlib>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/daemon_signals.h"
 #include "common/log.h"
 #include "common/log_flags.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "security_server/config.h"
 #include "security_server/node.h"
+
+namespace {
+
+namespace log = darvoza::log;
+
+// SIGHUP: what can change without a restart. Each part logs its own line.
+void Reload(darvoza::ss::Node& node, const std::string& config_path) {
+  (void)node.ReloadAnchor();
+  log::ReloadLevelFromConfig(config_path, darvoza::ss::LoadSsConfig);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
@@ -22,27 +35,20 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 #endif
   CLI::App app{"darvoza-ss: a Darvoza security server"};
+  app.set_version_flag("--version", std::string("darvoza-ss ") + darvoza::kDarvozaVersion);
   std::string config_path;
   app.add_option("-c,--config", config_path, "ss.toml (written by `darvoza ss init`)")
       ->required();
-  darvoza::log::LogFlags log_flags;
-  darvoza::log::AddLogFlags(app, &log_flags);
+  log::LogFlags log_flags;
+  log::AddLogFlags(app, &log_flags);
   CLI11_PARSE(app, argc, argv);
-  namespace log = darvoza::log;
+  darvoza::BlockDaemonSignals();  // before any thread starts
   auto log_options = log::DaemonOptions("darvoza-ss", log_flags.format, log_flags.level);
   if (absl::Status s = log_options.ok() ? log::InitLogging(*log_options) : log_options.status();
       !s.ok()) {
     std::fprintf(stderr, "darvoza-ss: %s\n", s.ToString().c_str());
     return 2;
   }
-
-  // Block the stop signals in every thread; the main thread waits for them below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto config = darvoza::ss::LoadSsConfig(config_path);
   if (!config.ok()) {
@@ -57,15 +63,12 @@ int main(int argc, char** argv) {
   }
   const auto& a = (*node)->addresses();
   log::Event(log::Level::kInfo, "start", "serving",
-             {{"version", DARVOZA_VERSION}, {"server", config->server_id}, {"ss", a.ss},
-              {"client", a.client}, {"client_tls", a.client_tls}, {"rest", a.rest},
-              {"admin", a.admin}, {"ops", a.ops}});
-  int sig = 0;
-  // SIGHUP: the log level from the configuration file again.
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-    log::ReloadLevelFromConfig(config_path, darvoza::ss::LoadSsConfig);
-  }
-  log::Event(log::Level::kInfo, "stop", "shutting down", {{"signal", sig}});
+             {{"version", darvoza::kDarvozaVersion}, {"server", config->server_id},
+              {"ss", a.ss}, {"client", a.client}, {"client_tls", a.client_tls},
+              {"rest", a.rest}, {"rest_tls", a.rest_tls}, {"admin", a.admin}, {"ops", a.ops},
+              {"metrics", a.metrics}});
+  int sig = darvoza::WaitForStopSignal([&] { Reload(**node, config_path); });
+  log::Event(log::Level::kInfo, "stop", "draining calls and shutting down", {{"signal", sig}});
   (*node)->Shutdown();
   log::Event(log::Level::kInfo, "stopped", "");
   return 0;

@@ -1,6 +1,7 @@
 #include "security_server/node.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
@@ -57,11 +59,12 @@ bool IsLoopback(const std::string& listen) {
          absl::StartsWith(host, "127.");
 }
 
-std::string HostOf(const std::string& listen) {
+// "0.0.0.0:0" with the port 41234 chosen -> "0.0.0.0:41234": for the listeners that are not
+// ConnectionListeners (the HTTP servers: REST and /metrics), which know only their port.
+std::string WithPort(const std::string& listen, int port) {
   size_t colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  if (host == "0.0.0.0" || host.empty() || host == "[::]") return "127.0.0.1";
-  return host;
+  return absl::StrCat(host, ":", port);
 }
 
 }  // namespace
@@ -103,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::StartForTest(const SsConfig& config,
   // after StartServers, so the listener sees the ops server.
   node->conf_->AddListener(
       [n = node.get()](std::shared_ptr<const v1::GlobalConf>) { n->RefreshHealth(); });
+  node->wrote_listen_file_ = true;
   node->renewal_thread_ = std::thread([n = node.get()] { n->RenewalLoop(); });
   node->health_thread_ = std::thread([n = node.get()] { n->HealthLoop(); });
   return node;
@@ -269,6 +273,39 @@ absl::Status Node::Open() {
   admin_service_ = std::make_unique<AdminServiceImpl>(std::move(deps));
   ops_service_ = std::make_unique<OpsServiceImpl>(metrics_.get());
   conf_->Start();
+  std::fprintf(stderr, "darvoza-ss: registry: %s\n", RegistryChoice().c_str());
+  return absl::OkStatus();
+}
+
+std::string Node::RegistryChoice() const {
+  std::string used = absl::StrJoin(conf_->registry_addresses(), ", ");
+  if (config_.registry_addresses.empty()) return absl::StrCat(used, " (from the anchor)");
+  v1::ConfigurationAnchor anchor = conf_->anchor();
+  return absl::StrCat(used, " (ss.toml registry_addresses; the anchor says ",
+                      absl::StrJoin(anchor.registry_addresses(), ", "), ")");
+}
+
+absl::Status Node::ReloadAnchor() {
+  auto anchor = LoadConfigurationAnchor(config_.AnchorPath());
+  absl::Status s = anchor.status();
+  if (s.ok() && anchor->root_ca_cert_der() != conf_->anchor().root_ca_cert_der()) {
+    // Our certificates chain to the old root: another root means another federation.
+    s = absl::InvalidArgumentError(
+        "its root CA is not the one this server's certificates chain to (re-initialise the "
+        "server to join another federation)");
+  }
+  if (s.ok()) s = conf_->ReplaceAnchor(*anchor, config_.registry_addresses);
+  if (!s.ok()) {
+    std::fprintf(stderr, "darvoza-ss: SIGHUP: kept the anchor in use; %s: %s\n",
+                 config_.AnchorPath().c_str(), std::string(s.message()).c_str());
+    return s;
+  }
+  registry_->Reset(*anchor, config_.registry_addresses);
+  std::fprintf(stderr,
+               "darvoza-ss: SIGHUP: re-read %s (instance %s, %d configuration-signing "
+               "certificate(s)); registry: %s\n",
+               config_.AnchorPath().c_str(), anchor->instance().c_str(),
+               anchor->conf_signing_cert_der_size(), RegistryChoice().c_str());
   return absl::OkStatus();
 }
 
@@ -291,7 +328,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     ss_server_ = std::move(started.server);
     ss_listener_ = std::move(started.listener);
-    addresses_.ss = absl::StrCat(HostOf(config_.ss_listen), ":", started.port);
+    addresses_.ss = started.address;
   }
   // Client ports: nothing but the exchange's generic pass-through service.
   if (!config_.client_listen.empty()) {
@@ -306,7 +343,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     client_server_ = std::move(started.server);
     client_listener_ = std::move(started.listener);
-    addresses_.client = absl::StrCat(HostOf(config_.client_listen), ":", started.port);
+    addresses_.client = started.address;
   }
   if (!config_.client_tls_listen.empty()) {
     grpc::ServerBuilder builder;
@@ -321,7 +358,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     client_tls_server_ = std::move(started.server);
     client_tls_listener_ = std::move(started.listener);
-    addresses_.client_tls = absl::StrCat(HostOf(config_.client_tls_listen), ":", started.port);
+    addresses_.client_tls = started.address;
   }
   // REST: the exchange's PR-REST interface on the process's HTTP server, plaintext and TLS.
   Exchange* exchange = exchange_.get();
@@ -343,8 +380,7 @@ absl::Status Node::StartServers() {
               exchange->ServeRest(std::move(request), std::move(reply));
             },
             [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    (tls ? addresses_.rest_tls : addresses_.rest) =
-        absl::StrCat(HostOf(listen), ":", server->port());
+    (tls ? addresses_.rest_tls : addresses_.rest) = WithPort(listen, server->port());
     (tls ? rest_tls_server_ : rest_server_) = std::move(server);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
@@ -377,7 +413,7 @@ absl::Status Node::StartServers() {
                     config_.connection_limits));
     ops_server_ = std::move(started.server);
     ops_listener_ = std::move(started.listener);
-    addresses_.ops = absl::StrCat(HostOf(config_.ops_listen), ":", started.port);
+    addresses_.ops = started.address;
     RefreshHealth();
   }
   // Metrics: GET /metrics on the process's HTTP server, for Prometheus.
@@ -385,7 +421,7 @@ absl::Status Node::StartServers() {
                            MetricsListenAddress(config_.metrics_listen, config_.ops_listen));
   if (!metrics_listen.empty()) {
     DARVOZA_ASSIGN_OR_RETURN(metrics_server_, StartMetricsServer(metrics_listen, metrics_.get()));
-    addresses_.metrics = absl::StrCat(HostOf(metrics_listen), ":", metrics_server_->port());
+    addresses_.metrics = WithPort(metrics_listen, metrics_server_->port());
   }
   return absl::OkStatus();
 }
@@ -493,6 +529,11 @@ v1::StatusReport Node::Status() {
     report.add_warnings("no global configuration yet");
   }
   report.set_registry_reachable(conf_->registry_reachable());
+  for (const auto& a : conf_->registry_addresses()) report.add_registry_addresses(a);
+  report.set_registry_choice(RegistryChoice());
+  if (absl::Status e = conf_->registry_error(); !e.ok()) {
+    report.set_registry_error(std::string(e.message()));
+  }
   if (conf_->last_registry_contact() != absl::InfinitePast()) {
     report.set_last_registry_contact_unix_nanos(ToUnixNanosField(conf_->last_registry_contact()));
   }
@@ -570,6 +611,8 @@ void Node::Shutdown() {
                        &ops_server_}) {
     if (*server != nullptr) (*server)->Wait();
   }
+  // Scripts wait for listen.json to go as the sign that the daemon stopped cleanly.
+  if (wrote_listen_file_) unlink(ListenFilePath(config_.data_dir).c_str());
 }
 
 }  // namespace darvoza::ss

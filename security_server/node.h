@@ -110,6 +110,12 @@ class Node {
   std::vector<std::string> NotServingReasons();
   static constexpr absl::Duration kHealthRecheck = absl::Seconds(1);
 
+  // SIGHUP: re-reads <data dir>/anchor.bin (e.g. after the registry moved and the operator
+  // installed its new anchor) and logs one line saying what it read and which registry
+  // addresses are used now. The error, logged, and nothing changes when the file is unreadable,
+  // for another instance, or does not verify the configuration held now.
+  absl::Status ReloadAnchor();
+
   // One renewal step now (renewal.h), instead of waiting for the check interval: tests move
   // a SimulatedClock and call this.
   absl::Status CheckRenewalForTest();
@@ -119,6 +125,9 @@ class Node {
   absl::Status Open();
   absl::Status StartServers();
   absl::Status WriteListenFile();
+  // Which registry addresses are dialled and why: ss.toml's registry_addresses override the
+  // anchor's. For the start line, SIGHUP's line and the status report.
+  std::string RegistryChoice() const;
   void RenewalLoop();
   // Sets the ops port's health and the darvoza_ss_serving gauges from NotServingReasons().
   void RefreshHealth();
@@ -170,6 +179,7 @@ class Node {
   std::thread renewal_thread_;
   std::thread health_thread_;
   bool shut_down_ = false;
+  bool wrote_listen_file_ = false;
 };
 
 }  // namespace darvoza::ss

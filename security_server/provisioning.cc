@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/admin_token.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/x509.h"
@@ -72,20 +74,65 @@ absl::StatusOr<std::string> ReadAdminToken(const std::string& data_dir) {
   return ::darvoza::ReadAdminToken(data_dir + "/admin.token");
 }
 
+RegistryAddressChoice ChooseRegistryAddresses(const std::vector<std::string>& flag,
+                                              const SsConfig& config,
+                                              const v1::ConfigurationAnchor& anchor) {
+  if (!flag.empty()) return {flag, "--registry"};
+  if (!config.registry_addresses.empty()) {
+    return {config.registry_addresses, "ss.toml registry_addresses"};
+  }
+  return {{anchor.registry_addresses().begin(), anchor.registry_addresses().end()}, "the anchor"};
+}
+
+namespace {
+
+bool RegistryDown(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
+}
+
+std::string SecondsText(absl::Duration d) {
+  return absl::StrCat(absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1))), " s");
+}
+
+}  // namespace
+
 absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options) {
   DARVOZA_ASSIGN_OR_RETURN(SsConfig config, LoadSsConfig(SsConfigPath(options.data_dir)));
   DARVOZA_ASSIGN_OR_RETURN(v1::ConfigurationAnchor anchor,
                            LoadConfigurationAnchor(config.AnchorPath()));
   DARVOZA_ASSIGN_OR_RETURN(v1::SecurityServerId server, ParseSecurityServerId(config.server_id));
-  std::vector<std::string> addresses = options.registry_addresses;
-  if (addresses.empty()) addresses = config.registry_addresses;
-  auto registry = RegistryClient::Create(anchor, addresses);
+  RegistryAddressChoice choice =
+      ChooseRegistryAddresses(options.registry_addresses, config, anchor);
+  auto registry = RegistryClient::Create(anchor, choice.addresses);
   DARVOZA_ASSIGN_OR_RETURN(auto keys, KeyStore::Open(options.data_dir, anchor.root_ca_cert_der()));
+  auto progress = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+  const absl::Time give_up = absl::Now() + options.wait;
+  // One call to the registry, repeated with a doubling pause while it does not answer and the
+  // wait has not run out: a registry restarting or a network outage is what --wait is for.
+  auto with_retries = [&](const auto& call) -> absl::StatusOr<v1::RequestRecord> {
+    absl::Duration pause = options.poll_interval;
+    while (true) {
+      absl::StatusOr<v1::RequestRecord> result = call();
+      if (result.ok() || !RegistryDown(result.status())) return result;
+      const absl::Duration left = give_up - absl::Now();
+      if (left < pause) return result;
+      progress(absl::StrCat("registry not answering at ", absl::StrJoin(choice.addresses, ", "),
+                            " (from ", choice.source, "): ", result.status().message(),
+                            "; trying again in ", SecondsText(pause), ", giving up in ",
+                            SecondsText(left)));
+      std::this_thread::sleep_for(absl::ToChronoNanoseconds(pause));
+      pause = std::min(pause * 2, options.max_backoff);
+    }
+  };
 
   v1::RequestRecord record;
   auto stored_id = ReadWholeFile(RequestFile(options.data_dir));
   if (stored_id.ok() && !stored_id->empty()) {
-    DARVOZA_ASSIGN_OR_RETURN(record, registry->GetStatus(*stored_id, absl::Seconds(10)));
+    DARVOZA_ASSIGN_OR_RETURN(record, with_retries([&] {
+                               return registry->GetStatus(*stored_id, absl::Seconds(10));
+                             }));
   } else {
     v1::ServerRegistration registration;
     *registration.mutable_server() = server;
@@ -114,13 +161,28 @@ absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& 
     }
     v1::SubmitRequest request;
     request.set_server_registration(registration.SerializeAsString());
-    DARVOZA_ASSIGN_OR_RETURN(record, registry->Submit(request, absl::Seconds(10)));
+    DARVOZA_ASSIGN_OR_RETURN(record, with_retries([&] {
+                               return registry->Submit(request, absl::Seconds(10));
+                             }));
     DARVOZA_RETURN_IF_ERROR(WriteFileAtomically(RequestFile(options.data_dir), record.id(), 0644));
   }
-  absl::Time give_up = absl::Now() + options.wait;
+  if (record.state() == v1::PENDING && options.wait > absl::ZeroDuration()) {
+    progress(absl::StrCat("registration request ", record.id(),
+                          " is PENDING; the registry administrator approves it with `darvoza "
+                          "registry request approve ",
+                          record.id(), "`; waiting up to ", SecondsText(give_up - absl::Now())));
+  }
+  absl::Time next_report = absl::Now() + options.progress_interval;
   while (record.state() == v1::PENDING && absl::Now() < give_up) {
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.poll_interval));
-    DARVOZA_ASSIGN_OR_RETURN(record, registry->GetStatus(record.id(), absl::Seconds(10)));
+    DARVOZA_ASSIGN_OR_RETURN(record, with_retries([&] {
+                               return registry->GetStatus(record.id(), absl::Seconds(10));
+                             }));
+    if (record.state() == v1::PENDING && absl::Now() >= next_report) {
+      progress(absl::StrCat("still PENDING; waiting up to ", SecondsText(give_up - absl::Now()),
+                            " more"));
+      next_report = absl::Now() + options.progress_interval;
+    }
   }
   if (record.state() == v1::REJECTED) {
     unlink(RequestFile(options.data_dir).c_str());

@@ -10,11 +10,13 @@
 #ifndef DARVOZA_SECURITY_SERVER_PROVISIONING_H_
 #define DARVOZA_SECURITY_SERVER_PROVISIONING_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proto/globalconf.pb.h"
 #include "proto/registry.pb.h"
 #include "security_server/config.h"
 
@@ -41,11 +43,31 @@ struct RegisterOptions {
   // How long to wait for approval; zero: submit (or look once) and return.
   absl::Duration wait = absl::ZeroDuration();
   absl::Duration poll_interval = absl::Seconds(1);
+  // While the registry does not answer (and `wait` has not run out), the pause before the next
+  // attempt doubles from poll_interval up to this.
+  absl::Duration max_backoff = absl::Seconds(30);
+  // How often a still-PENDING request is reported while waiting.
+  absl::Duration progress_interval = absl::Seconds(30);
+  // Receives each line of progress as it happens: the request id once submitted, a request
+  // still pending, the registry not answering. May be empty.
+  std::function<void(const std::string&)> progress;
 };
 
+// The registry addresses `ss register` dials and where they come from: the --registry flag,
+// ss.toml's registry_addresses, or the anchor, in that order of precedence.
+struct RegistryAddressChoice {
+  std::vector<std::string> addresses;
+  std::string source;  // "--registry", "ss.toml registry_addresses" or "the anchor"
+};
+RegistryAddressChoice ChooseRegistryAddresses(const std::vector<std::string>& flag,
+                                              const SsConfig& config,
+                                              const v1::ConfigurationAnchor& anchor);
+
 // Submits the registration (or looks up the one submitted before) and waits up to
-// options.wait for a decision. On APPROVED the certificates are stored. Returns the request
-// record (PENDING when still undecided). FAILED_PRECONDITION when REJECTED (with the reason).
+// options.wait for a decision, retrying with backoff while the registry does not answer. On
+// APPROVED the certificates are stored. Returns the request record (PENDING when still
+// undecided). FAILED_PRECONDITION when REJECTED (with the reason); UNAVAILABLE when no registry
+// answered before options.wait ran out.
 absl::StatusOr<v1::RequestRecord> RegisterSecurityServer(const RegisterOptions& options);
 
 // <data dir>/admin.token, the admin API's credential: common/admin_token.h's ReadAdminToken.

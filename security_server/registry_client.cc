@@ -20,18 +20,32 @@ std::chrono::system_clock::time_point Deadline(absl::Duration timeout) {
 
 std::unique_ptr<RegistryClient> RegistryClient::Create(const v1::ConfigurationAnchor& anchor,
                                                        std::vector<std::string> addresses) {
+  std::unique_ptr<RegistryClient> client(new RegistryClient());
+  client->Reset(anchor, std::move(addresses));
+  return client;
+}
+
+void RegistryClient::Reset(const v1::ConfigurationAnchor& anchor,
+                           std::vector<std::string> addresses) {
   if (addresses.empty()) {
     addresses.assign(anchor.registry_addresses().begin(), anchor.registry_addresses().end());
   }
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const auto& a : addresses) channels.push_back(MakeRegistryChannel(anchor, a));
-  return std::unique_ptr<RegistryClient>(
-      new RegistryClient(std::move(addresses), std::move(channels)));
+  absl::MutexLock lock(&mu_);
+  addresses_ = std::move(addresses);
+  channels_ = std::move(channels);
 }
 
-RegistryClient::RegistryClient(std::vector<std::string> addresses,
-                               std::vector<std::shared_ptr<grpc::Channel>> channels)
-    : addresses_(std::move(addresses)), channels_(std::move(channels)) {}
+std::vector<std::string> RegistryClient::addresses() const {
+  absl::MutexLock lock(&mu_);
+  return addresses_;
+}
+
+std::vector<std::shared_ptr<grpc::Channel>> RegistryClient::channels() const {
+  absl::MutexLock lock(&mu_);
+  return channels_;
+}
 
 namespace {
 
@@ -62,7 +76,7 @@ absl::StatusOr<Response> OnFirstAnswering(
 absl::StatusOr<v1::RequestRecord> RegistryClient::Submit(const v1::SubmitRequest& request,
                                                          absl::Duration timeout) {
   return OnFirstAnswering<v1::RequestRecord>(
-      channels_, timeout, [&](auto& channel, grpc::ClientContext* ctx, v1::RequestRecord* out) {
+      channels(), timeout, [&](auto& channel, grpc::ClientContext* ctx, v1::RequestRecord* out) {
         return v1::Registration::NewStub(channel)->Submit(ctx, request, out);
       });
 }
@@ -72,14 +86,14 @@ absl::StatusOr<v1::RequestRecord> RegistryClient::GetStatus(const std::string& r
   v1::RequestStatusQuery query;
   query.set_id(request_id);
   return OnFirstAnswering<v1::RequestRecord>(
-      channels_, timeout, [&](auto& channel, grpc::ClientContext* ctx, v1::RequestRecord* out) {
+      channels(), timeout, [&](auto& channel, grpc::ClientContext* ctx, v1::RequestRecord* out) {
         return v1::Registration::NewStub(channel)->GetStatus(ctx, query, out);
       });
 }
 
 absl::StatusOr<v1::SignedGlobalConf> RegistryClient::GetConf(absl::Duration timeout) {
   return OnFirstAnswering<v1::SignedGlobalConf>(
-      channels_, timeout,
+      channels(), timeout,
       [&](auto& channel, grpc::ClientContext* ctx, v1::SignedGlobalConf* out) {
         return v1::GlobalConfService::NewStub(channel)->Get(ctx, v1::GetConfRequest(), out);
       });

@@ -18,7 +18,9 @@
 
 #include <grpcpp/channel.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "audit/witness.h"
 #include "proto/globalconf.pb.h"
@@ -41,15 +43,19 @@ class RegistryClient {
   // GlobalConfService.Get.
   absl::StatusOr<v1::SignedGlobalConf> GetConf(absl::Duration timeout);
 
-  const std::vector<std::string>& addresses() const { return addresses_; }
+  // Points the client at `addresses` (empty: the anchor's), trusting `anchor`'s root CA: after
+  // the operator installed a new anchor (SIGHUP). Calls in flight finish on the old channels.
+  void Reset(const v1::ConfigurationAnchor& anchor, std::vector<std::string> addresses);
+
+  std::vector<std::string> addresses() const;
   // One channel per address, in order.
-  const std::vector<std::shared_ptr<grpc::Channel>>& channels() const { return channels_; }
+  std::vector<std::shared_ptr<grpc::Channel>> channels() const;
 
  private:
-  RegistryClient(std::vector<std::string> addresses,
-                 std::vector<std::shared_ptr<grpc::Channel>> channels);
-  const std::vector<std::string> addresses_;
-  const std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  RegistryClient() = default;
+  mutable absl::Mutex mu_;
+  std::vector<std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };
 
 // audit::Witness over the registry's Witness RPC.

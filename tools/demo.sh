@@ -241,7 +241,7 @@ The federation keeps running. Try, in another terminal:
   $client --ss 127.0.0.1:$client2_port --client $BEN_SUB --service $TAX_SUB
   curl -i http://127.0.0.1:$rest2_port/r1/$REST_SERVICE/persons/30101900123456 -H 'X-Road-Client: $BEN_SUB'
   $darvoza ss status --data-dir $work/ss2
-  $darvoza audit find --client $BEN_SUB $work/ss2/audit
+  $darvoza audit find --client $BEN_SUB --db $work/ss2/audit
 Press Ctrl-C to stop everything.
 EOF
 while true; do sleep 1; done

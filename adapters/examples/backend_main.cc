@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "adapters/examples/tax_registry_service.h"
+#include "common/version.h"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "host:port to serve on (port 0: any free port)");
   app.add_option("--name", name, "Name echoed in answers (answered_by)");
   app.add_option("--address-file", address_file, "Write the bound host:port to this file");
+  app.set_version_flag("--version", std::string("darvoza-example-backend ") + darvoza::kDarvozaVersion);
   CLI11_PARSE(app, argc, argv);
 
   darvoza::examples::TaxRegistryService service(name);

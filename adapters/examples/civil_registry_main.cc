@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/http_server.h"
+#include "common/version.h"
 
 namespace {
 
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   std::string address_file;
   app.add_option("--listen", listen, "host:port to serve on (port 0: any free port)");
   app.add_option("--address-file", address_file, "Write the bound host:port to this file");
+  app.set_version_flag("--version", std::string("darvoza-example-civil-registry ") + darvoza::kDarvozaVersion);
   CLI11_PARSE(app, argc, argv);
 
   auto server = darvoza::HttpServer::Start(

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "common/version.h"
 #include "proto/example_agency.grpc.pb.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   app.add_option("--count", count, "Calls to make in all");
   app.add_option("--concurrency", concurrency, "Calls in flight at once");
   app.add_flag("--quiet", quiet, "Print only the summary");
+  app.set_version_flag("--version", std::string("darvoza-example-client ") + darvoza::kDarvozaVersion);
   CLI11_PARSE(app, argc, argv);
 
   auto channel = grpc::CreateChannel(ss, grpc::InsecureChannelCredentials());

@@ -8,11 +8,12 @@
 #include "common/log.h"
 #include "common/log_flags.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "tools/cli/commands.h"
 
 namespace {
 
-constexpr char kVersion[] = "darvoza 0.1.0";
+const std::string kVersion = std::string("darvoza ") + darvoza::kDarvozaVersion;
 
 // The exit status of a command line that is not understood (as CLI11 uses for its errors).
 constexpr int kUsageError = 2;

@@ -4,6 +4,8 @@
 // `registry init` works on the data directory directly; every other `registry` command talks
 // to the running darvoza-registry over its admin Unix socket, with the admin token from the
 // data directory (or --admin-socket / --admin-token-file).
+#include <netdb.h>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include <grpcpp/client_context.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/crypto/hash.h"
@@ -92,6 +95,26 @@ absl::StatusOr<Admin> Connect(const AdminTarget& target) {
   return admin;
 }
 
+// The anchor's addresses are dialled by every security server: one that does not even resolve
+// here is most likely a placeholder copied from a guide. A warning, not a refusal: the registry's
+// own machine may see another DNS than the security servers do.
+void WarnIfUnresolvable(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? address : address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc == 0) {
+    freeaddrinfo(found);
+    return;
+  }
+  std::cerr << "warning: registry address " << address << " does not resolve on this machine ("
+            << gai_strerror(rc) << "); every security server must be able to reach it. Change it "
+            << "with `darvoza registry anchor set-addresses --address HOST:PORT`.\n";
+}
+
 std::string TimeText(int64_t unix_nanos) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(unix_nanos), absl::UTCTimeZone());
 }
@@ -168,15 +191,17 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
   {
     auto* cmd = reg->add_subcommand("init", "create the root CA, keys, admin token and configuration anchor");
     struct Opts {
-      std::string instance, data_dir, listen = "0.0.0.0:4400";
+      std::string instance, data_dir, listen = "0.0.0.0:4400", ops_listen = "127.0.0.1:4402";
       std::vector<std::string> addresses;
       bool auto_approve = false;
     };
     auto opts = std::make_shared<Opts>();
     cmd->add_option("--instance", opts->instance, "instance id, e.g. UZ")->required();
     cmd->add_option("--data-dir", opts->data_dir, "new data directory")->required();
-    cmd->add_option("--address", opts->addresses, "registry host:port to write into the anchor (repeatable)");
-    cmd->add_option("--public-listen", opts->listen, "listen address for the public port (registry.toml)");
+    cmd->add_option("--address", opts->addresses, "host:port security servers dial, written into the anchor (repeatable; default localhost:4400; change later with `registry anchor set-addresses`)");
+    cmd->add_option("--public-listen", opts->listen, "where the public port listens (registry.toml; may differ from --address, e.g. 0.0.0.0:4400)");
+    cmd->add_option("--ops-listen", opts->ops_listen, "health and metrics port (registry.toml; \"\" = off)")
+        ->capture_default_str();
     cmd->add_flag("--auto-approve", opts->auto_approve, "approve every request (demos and tests only)");
     cmd->callback([opts, exit_code] {
       registry::InitOptions init;
@@ -185,12 +210,14 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
       init.registry_addresses = opts->addresses;
       if (init.registry_addresses.empty()) init.registry_addresses = {"localhost:4400"};
       init.public_listen = opts->listen;
+      init.ops_listen = opts->ops_listen;
       init.auto_approve = opts->auto_approve;
       auto anchor = registry::InitRegistry(init);
       if (!anchor.ok()) {
         *exit_code = Fail(anchor.status());
         return;
       }
+      for (const auto& a : init.registry_addresses) WarnIfUnresolvable(a);
       std::cout << "initialised registry of instance " << anchor->instance() << " in " << opts->data_dir << "\n"
                 << "  configuration anchor: " << registry::AnchorPath(opts->data_dir)
                 << "  (install it on every security server)\n"
@@ -481,6 +508,39 @@ void AddRegistryCommands(CLI::App& app, int* exit_code) {
                       << (out->empty() ? "" : " (copy written to " + *out + ")")
                       << ".\nSecurity servers with the old anchor keep accepting configurations (the new "
                          "certificate is issued by the same root CA); install the new anchor at leisure.\n";
+            return 0;
+          });
+    });
+  }
+
+  // ---- anchor set-addresses
+  {
+    auto* group = reg->add_subcommand("anchor", "the configuration anchor security servers install");
+    group->require_subcommand(1);
+    auto target = std::make_shared<AdminTarget>();
+    auto addresses = std::make_shared<std::vector<std::string>>();
+    auto out = std::make_shared<std::string>();
+    auto* set = group->add_subcommand(
+        "set-addresses", "change the registry addresses the anchor gives security servers");
+    set->add_option("--address", *addresses, "host:port security servers dial (repeatable)")
+        ->required();
+    set->add_option("--anchor-out", *out, "also write the new anchor here");
+    AddTargetOptions(set, target.get());
+    set->callback([=] {
+      v1::AdminSetAnchorAddressesRequest req;
+      for (const auto& a : *addresses) req.add_addresses(a);
+      *exit_code = RunAdmin<v1::RotateConfKeyResponse>(
+          *target, [&](auto& s, auto* c, auto* r) { return s.SetAnchorAddresses(c, req, r); },
+          [&](const v1::RotateConfKeyResponse& r) {
+            if (!out->empty()) {
+              absl::Status written = darvoza::WriteFileAtomically(*out, r.anchor(), 0644);
+              if (!written.ok()) return Fail(written);
+            }
+            for (const auto& a : *addresses) WarnIfUnresolvable(a);
+            std::cout << "the anchor now gives registry address(es) " << absl::StrJoin(*addresses, ", ")
+                      << (out->empty() ? "" : " (copy written to " + *out + ")")
+                      << ".\nOn each security server, replace <data-dir>/anchor.bin with it and send "
+                         "darvoza-ss SIGHUP (or set registry_addresses in its ss.toml).\n";
             return 0;
           });
     });

@@ -27,6 +27,7 @@
 #include "common/crypto/x509.h"
 #include "common/faults.h"
 #include "common/files.h"
+#include "common/globalconf.h"
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "proto/security_server.grpc.pb.h"
@@ -160,6 +161,29 @@ void AddInit(CLI::App& ss, int* exit_code) {
   });
 }
 
+// `ss register` talks to the registry, not to darvoza-ss: the hint names the addresses it
+// dialled, where they came from, and what to change for the error it got.
+std::string RegistryHint(const ss::RegisterOptions& opts, const absl::Status& status) {
+  auto config = ss::LoadSsConfig(ss::SsConfigPath(opts.data_dir));
+  if (!config.ok()) return "";
+  auto anchor = LoadConfigurationAnchor(config->AnchorPath());
+  if (!anchor.ok()) return "";
+  ss::RegistryAddressChoice choice =
+      ss::ChooseRegistryAddresses(opts.registry_addresses, *config, *anchor);
+  const std::string where =
+      absl::StrCat(absl::StrJoin(choice.addresses, ", "), " (from ", choice.source, ")");
+  const std::string fix =
+      "pass --registry HOST:PORT, or set registry_addresses in ss.toml for the daemon too";
+  if (absl::StrContains(status.message(), "DNS resolution failed") ||
+      absl::StrContains(status.message(), "Domain name not found")) {
+    return absl::StrCat("this machine cannot resolve the registry address ", where, "; ", fix);
+  }
+  return absl::StrCat("no registry answered at ", where,
+                      ": is darvoza-registry running there and its public port open to this "
+                      "machine? If it listens elsewhere, ",
+                      fix, "; --wait SECONDS keeps retrying");
+}
+
 void AddRegister(CLI::App& ss, int* exit_code) {
   auto* cmd = ss.add_subcommand(
       "register", "send the CSRs to the registry and wait for (or look up) the decision");
@@ -171,9 +195,10 @@ void AddRegister(CLI::App& ss, int* exit_code) {
       ->capture_default_str();
   cmd->callback([opts, wait_seconds, exit_code] {
     opts->wait = absl::Seconds(*wait_seconds);
+    opts->progress = [](const std::string& line) { std::cerr << line << std::endl; };
     auto record = ss::RegisterSecurityServer(*opts);
     if (!record.ok()) {
-      *exit_code = Fail(record.status());
+      *exit_code = PrintFailure(record.status(), RegistryHint(*opts, record.status()));
       return;
     }
     std::cout << "registration request " << record->id() << ": "
@@ -651,8 +676,17 @@ void AddStatusCommands(CLI::App& ss, int* exit_code) {
     std::cout << "  this SS " << (r->listed_in_conf() ? "is" : "is NOT")
               << " listed; hosted subsystems:";
     for (const auto& s : r->hosted_in_conf()) std::cout << " " << FormatSubsystemId(s);
-    std::cout << "\nregistry  " << (r->registry_reachable() ? "reachable" : "UNREACHABLE")
-              << ", last contact " << Time(r->last_registry_contact_unix_nanos()) << "\n";
+    std::cout << "\nregistry  ";
+    if (r->registry_reachable()) {
+      std::cout << "reachable";
+    } else {
+      std::cout << "UNREACHABLE ("
+                << (r->registry_error().empty() ? "no answer yet"
+                                                : absl::CHexEscape(r->registry_error()))
+                << ")";
+    }
+    std::cout << ", last contact " << Time(r->last_registry_contact_unix_nanos()) << "\n";
+    if (!r->registry_choice().empty()) std::cout << "  dials " << r->registry_choice() << "\n";
     PrintAuditStatus(r->audit(), now);
     for (const auto& w : r->warnings()) std::cout << "WARNING: " << w << "\n";
   });
