@@ -38,6 +38,12 @@ void SkipSpace(const std::string& json, size_t* pos) {
 
 }  // namespace
 
+std::string WithBoundPort(const std::string& listen, int port) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
 std::string ListenFilePath(const std::string& data_dir) { return data_dir + "/listen.json"; }
 
 absl::Status WriteListenFile(const std::string& data_dir,

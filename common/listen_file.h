@@ -18,6 +18,10 @@ namespace darvoza {
 
 std::string ListenFilePath(const std::string& data_dir);
 
+// The address as bound, for a listener that knows only its port (the HTTP servers):
+// "0.0.0.0:0" with port 41234 chosen -> "0.0.0.0:41234" (the host stays as configured).
+std::string WithBoundPort(const std::string& listen, int port);
+
 // Writes `addresses` (name, address), in order, atomically, mode 0644. INTERNAL on failure.
 absl::Status WriteListenFile(const std::string& data_dir,
                              const std::vector<std::pair<std::string, std::string>>& addresses);

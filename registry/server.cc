@@ -152,7 +152,7 @@ absl::Status RegistryServer::StartServers() {
   if (!metrics_listen.empty()) {  // GET /metrics for Prometheus
     DARVOZA_ASSIGN_OR_RETURN(metrics_server_,
                              StartMetricsServer(metrics_listen, ops_service_->metrics()));
-    addresses_.metrics_address = WithPort(metrics_listen, metrics_server_->port());
+    addresses_.metrics_address = WithBoundPort(metrics_listen, metrics_server_->port());
   }
   DARVOZA_RETURN_IF_ERROR(WriteListenFile(config_.data_dir,
                                           {{"public", addresses_.public_address},

@@ -59,14 +59,6 @@ bool IsLoopback(const std::string& listen) {
          absl::StartsWith(host, "127.");
 }
 
-// "0.0.0.0:0" with the port 41234 chosen -> "0.0.0.0:41234": for the listeners that are not
-// ConnectionListeners (the HTTP servers: REST and /metrics), which know only their port.
-std::string WithPort(const std::string& listen, int port) {
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  return absl::StrCat(host, ":", port);
-}
-
 }  // namespace
 
 absl::StatusOr<NodeAddresses> ReadListenFile(const std::string& data_dir) {
@@ -380,7 +372,7 @@ absl::Status Node::StartServers() {
               exchange->ServeRest(std::move(request), std::move(reply));
             },
             [exchange](const absl::Status& status) { return exchange->RestRefusal(status); }));
-    (tls ? addresses_.rest_tls : addresses_.rest) = WithPort(listen, server->port());
+    (tls ? addresses_.rest_tls : addresses_.rest) = WithBoundPort(listen, server->port());
     (tls ? rest_tls_server_ : rest_server_) = std::move(server);
   }
   // Admin: Unix socket 0600 (in the 0700 data directory) + token; reflection for grpcurl.
@@ -421,7 +413,7 @@ absl::Status Node::StartServers() {
                            MetricsListenAddress(config_.metrics_listen, config_.ops_listen));
   if (!metrics_listen.empty()) {
     DARVOZA_ASSIGN_OR_RETURN(metrics_server_, StartMetricsServer(metrics_listen, metrics_.get()));
-    addresses_.metrics = WithPort(metrics_listen, metrics_server_->port());
+    addresses_.metrics = WithBoundPort(metrics_listen, metrics_server_->port());
   }
   return absl::OkStatus();
 }
