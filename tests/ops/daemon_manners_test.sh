@@ -42,7 +42,7 @@ OPS=$(json "$TMP/reg/listen.json" ops)
 case "$PUB" in 0.0.0.0:0 | 127.*) fail "listen.json reports $PUB for 0.0.0.0:0" ;; 0.0.0.0:[1-9]*) ;;
   *) fail "listen.json reports $PUB" ;; esac
 case "$OPS" in 0.0.0.0:[1-9]*) ;; *) fail "listen.json reports ops $OPS for 0.0.0.0:0" ;; esac
-grep -q "serving public $PUB" "$TMP/reg.log" || fail "the start line does not give $PUB"
+grep -q "public=$PUB" "$TMP/reg.log" || fail "the start line does not give $PUB"
 # SIGHUP does not stop the registry (its default action would) and says so.
 kill -HUP $RPID
 wait_for "grep -q 'SIGHUP' $TMP/reg.log"
@@ -102,7 +102,7 @@ PIDS+=($SSPID)
 wait_for "test -s $SS/listen.json"
 SSADDR=$(json "$SS/listen.json" ss)
 case "$SSADDR" in 0.0.0.0:[1-9]*) ;; *) fail "listen.json reports ss $SSADDR for 0.0.0.0:0" ;; esac
-grep -q "ss=$SSADDR " "$TMP/ss.log" || fail "the start line does not give $SSADDR"
+grep -q "ss=$SSADDR" "$TMP/ss.log" || fail "the start line does not give $SSADDR"
 grep -q "registry: 127.0.0.1:1 (from the anchor)" "$TMP/ss.log" || fail "registry choice not logged"
 status() { "$CLI" ss status --data-dir "$SS"; }
 wait_for "status | grep 'registry  UNREACHABLE (' | grep -vq 'no answer yet'"

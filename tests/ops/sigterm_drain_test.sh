@@ -37,7 +37,7 @@ kill -TERM "$SS2_PID"
 for _ in $(seq 600); do kill -0 "$SS2_PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$SS2_PID" 2>/dev/null; then fail "ss2 still runs 60 s after SIGTERM"; fi
 wait $CLIENT || true  # calls after the stop are refused: that is expected
-grep -q "darvoza-ss: stopped" "$DEMO_WORK/ss2.log" || fail "ss2 did not stop cleanly: $(tail -n 5 "$DEMO_WORK/ss2.log")"
+grep -q "darvoza-ss stopped" "$DEMO_WORK/ss2.log" || fail "ss2 did not stop cleanly: $(tail -n 5 "$DEMO_WORK/ss2.log")"
 [ ! -e "$DEMO_WORK/ss2/listen.json" ] || fail "ss2 left listen.json behind"
 
 grep -o 'x-road-id=[^ ]*' "$TMP/client.out" | sed 's/x-road-id=//' | sort -u >"$TMP/acked"
