@@ -60,6 +60,17 @@ bool SafeHeaderText(absl::string_view text) {
   return true;
 }
 
+// A connected socket's remote address in gRPC's peer form, so that the REST and gRPC ports'
+// log lines name a client the same way.
+std::string PeerName(const tcp::socket& socket) {
+  beast::error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) return "";
+  const net::ip::address address = remote.address();
+  if (address.is_v4()) return absl::StrCat("ipv4:", address.to_string(), ":", remote.port());
+  return absl::StrCat("ipv6:[", address.to_string(), "]:", remote.port());
+}
+
 // One connection, plaintext (PlainStream) or TLS (TlsStream). All of its handlers run on its
 // strand (the socket's executor); the handler's reply is posted there, so nothing here needs a
 // lock.
@@ -81,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void Run() {
     beast::error_code ignored;
     Tcp().socket().set_option(tcp::no_delay(true), ignored);
+    peer_ = PeerName(Tcp().socket());
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&Session::Start, this->shared_from_this()));
   }
@@ -204,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     out.body = std::move(request.body());
     out.tls = kTls;
     out.peer_certificate_pem = peer_certificate_pem_;
+    out.peer = peer_;
     {
       absl::MutexLock lock(&state_->mu);
       if (state_->stopped) return;
@@ -321,6 +334,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   const std::shared_ptr<ServerState> state_;
   std::string peer_certificate_pem_;
+  std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;

@@ -47,6 +47,9 @@ struct HttpRequest {
   std::string body;
   bool tls = false;                  // the request came over TLS
   std::string peer_certificate_pem;  // TLS: the client's certificate; "" when it sent none
+  // The client's address as gRPC names its peers ("ipv4:127.0.0.1:53412", "ipv6:[::1]:53412"),
+  // for logs; "" when the socket no longer knows it.
+  std::string peer;
 };
 
 struct HttpResponse {

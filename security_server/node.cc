@@ -265,7 +265,8 @@ absl::Status Node::Open() {
   admin_service_ = std::make_unique<AdminServiceImpl>(std::move(deps));
   ops_service_ = std::make_unique<OpsServiceImpl>(metrics_.get());
   conf_->Start();
-  std::fprintf(stderr, "darvoza-ss: registry: %s\n", RegistryChoice().c_str());
+  log::Event(log::Level::kInfo, "registry.addresses", "dialling the registry",
+             {{"registry", RegistryChoice()}});
   return absl::OkStatus();
 }
 
@@ -288,16 +289,16 @@ absl::Status Node::ReloadAnchor() {
   }
   if (s.ok()) s = conf_->ReplaceAnchor(*anchor, config_.registry_addresses);
   if (!s.ok()) {
-    std::fprintf(stderr, "darvoza-ss: SIGHUP: kept the anchor in use; %s: %s\n",
-                 config_.AnchorPath().c_str(), std::string(s.message()).c_str());
+    log::Event(log::Level::kWarn, "anchor.refused", "SIGHUP: kept the anchor in use",
+               {{"anchor", config_.AnchorPath()}, {"error", s.message()}});
     return s;
   }
   registry_->Reset(*anchor, config_.registry_addresses);
-  std::fprintf(stderr,
-               "darvoza-ss: SIGHUP: re-read %s (instance %s, %d configuration-signing "
-               "certificate(s)); registry: %s\n",
-               config_.AnchorPath().c_str(), anchor->instance().c_str(),
-               anchor->conf_signing_cert_der_size(), RegistryChoice().c_str());
+  log::Event(log::Level::kInfo, "anchor.reloaded", "SIGHUP: re-read the anchor",
+             {{"anchor", config_.AnchorPath()},
+              {"instance", anchor->instance()},
+              {"signing_certificates", anchor->conf_signing_cert_der_size()},
+              {"registry", RegistryChoice()}});
   return absl::OkStatus();
 }
 

@@ -4,9 +4,10 @@
 # Installs what is missing, builds (Release; or reuses --build-dir), then starts a registry,
 # two security servers of two agencies, and an example agency backend; registers everything
 # with the registry administrator's approvals; makes calls from the Ministry of Employment's
-# system to the Tax Committee's service; shows one refused call with its fault; and verifies
-# both audit logs. With --once it stops everything at the end; otherwise it keeps the
-# federation running until Ctrl-C (which stops what it started).
+# system to the Tax Committee's service; shows one refused call with its fault; verifies
+# both audit logs; and shows each daemon's health, Prometheus metrics and event log. With
+# --once it stops everything at the end; otherwise it keeps the federation running until
+# Ctrl-C (which stops what it started).
 #
 # Usage: tools/demo.sh [--build-dir DIR] [--once] [--keep] [--env-file FILE]
 #   --build-dir DIR  use binaries already built in DIR (no build)
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --once) once=1; shift ;;
     --keep) keep=1; shift ;;
     --env-file) env_file=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -204,6 +205,30 @@ for name in ss1 ss2; do
   verified+=("$name: $(echo "$out" | head -n 1)")
 done
 
+step "9. Operators: health, Prometheus metrics and the event log of each daemon"
+# The bound addresses of a daemon, from the listen.json it writes at start.
+listen_address() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+run "$darvoza" ss status --data-dir "$work/ss2"
+metrics=()
+for name in registry ss1 ss2; do
+  address=$(listen_address "$work/$name/listen.json" metrics)
+  if ! scrape=$(curl -sSf "http://$address/metrics"); then
+    echo "demo.sh: $name serves no metrics on $address" >&2; exit 1
+  fi
+  echo "$scrape" | grep -q '^# HELP darvoza_' || { echo "demo.sh: $name's metrics have no HELP" >&2; exit 1; }
+  metrics+=("$name http://$address/metrics")
+done
+ss2_metrics=$(listen_address "$work/ss2/listen.json" metrics)
+echo "\$ curl -s http://$ss2_metrics/metrics | grep '^darvoza_ss_exchanges_total'"
+exchanges=$(curl -sS "http://$ss2_metrics/metrics" | grep '^darvoza_ss_exchanges_total' || true)
+echo "$exchanges"
+echo "$exchanges" | grep -q 'fault="Server.ServerProxy.AccessDenied"' || {
+  echo "demo.sh: ss2's metrics do not count the refused call" >&2; exit 1; }
+echo "\$ grep call.refused ss2.log"
+grep -m 1 'call.refused' "$work/ss2.log" || { echo "demo.sh: ss2 logged no refused call" >&2; exit 1; }
+
 step "Summary"
 cat <<EOF
   registry             127.0.0.1:$registry_port   instance $INSTANCE
@@ -214,6 +239,10 @@ cat <<EOF
   exchanges            204 gRPC and 2 REST answered (signed, mTLS, logged on both sides), 1 refused: Server.ServerProxy.AccessDenied
   audit logs           ${verified[0]}
                        ${verified[1]}
+  metrics              ${metrics[0]}
+                       ${metrics[1]}
+                       ${metrics[2]}
+  event logs           $work/{registry,ss1,ss2}.log (docs/operator.md, "The event log")
 EOF
 
 if [ -n "$env_file" ]; then
@@ -241,6 +270,8 @@ The federation keeps running. Try, in another terminal:
   $client --ss 127.0.0.1:$client2_port --client $BEN_SUB --service $TAX_SUB
   curl -i http://127.0.0.1:$rest2_port/r1/$REST_SERVICE/persons/30101900123456 -H 'X-Road-Client: $BEN_SUB'
   $darvoza ss status --data-dir $work/ss2
+  curl -s http://$ss2_metrics/metrics
+  tail -f $work/ss2.log
   $darvoza audit find --client $BEN_SUB --db $work/ss2/audit
 Press Ctrl-C to stop everything.
 EOF

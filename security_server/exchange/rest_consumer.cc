@@ -141,6 +141,8 @@ class RestCall final : public ConsumerExchange {
     return PrepareRoute(pinned);
   }
 
+  std::string ClientPeer() const override { return request_.peer; }
+
   // What Reply() hands to the client.
   absl::Status CheckAnswer() override {
     if (!response_.has_http()) {

@@ -9,7 +9,8 @@
 # ports, and fails when a guide's settings name a variable it does not set (the guide and its
 # test cannot drift apart). Other blocks (```console transcripts, ```toml, ```text) are shown,
 # not run. A section that opens with the comment `<!-- run_guide: skip section ... -->` is
-# skipped up to the next heading; the comment names the test that runs it instead.
+# skipped up to the next heading, and the one ```sh block after `<!-- run_guide: skip block
+# ... -->` is skipped; each comment names the test that runs its commands instead.
 #
 # What a guide assumes exists before its first command (the operator's guide: a registry that
 # knows the member, and an administrator who approves requests) is set up here, per guide.
@@ -26,9 +27,10 @@ export PATH="$BUILD/tools:$BUILD/registry:$BUILD/security_server:$BUILD/adapters
 SCRIPT=$TMP/guide.sh
 awk -v guide="$(basename "$GUIDE")" '
   /^<!-- run_guide: skip section/ { skip = 1; next }
+  /^<!-- run_guide: skip block/ { skip_block = 1; next }
   skip && mode == "" && /^##+ / { skip = 0 }
   /^```sh settings$/ { mode = "settings"; next }
-  /^```sh$/ && skip { mode = "skipped"; next }
+  /^```sh$/ && (skip || skip_block) { mode = "skipped"; skip_block = 0; next }
   /^```sh$/ { mode = "run"; printf "echo \"## %s:%d\" >&2\n", guide, NR + 1; next }
   /^```/ { if (mode != "") { mode = ""; next } }
   mode == "run" { print }

@@ -382,7 +382,11 @@ TEST_CASE("HttpServer TLS: TLS 1.3 only, a replaced certificate served to new co
       "127.0.0.1:0", options,
       [](HttpRequest request, HttpReply reply) {
         auto peer = crypto::Certificate::FromPem(request.peer_certificate_pem);
-        reply({200, {}, peer.ok() ? (*peer)->subject_common_name() : "none"});
+        // The client's address as gRPC names peers, for the log lines of refusals.
+        const bool peer_named = absl::StartsWith(request.peer, "ipv4:127.0.0.1:");
+        reply({200, {},
+               absl::StrCat(peer.ok() ? (*peer)->subject_common_name() : "none",
+                            peer_named ? "" : " (no peer address)")});
       },
       [](const absl::Status& why) { return HttpResponse{400, {}, std::string(why.message())}; });
   REQUIRE(server.ok());

@@ -63,6 +63,7 @@ SERIAL=$(events "$TMP/reg.log" conf.publish | tail -1 |
   python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["subject"].split()[1])')
 [ -n "$SERIAL" ] || fail "no conf.publish event"
 
+sed -i 's/^rest_listen = .*/rest_listen = "127.0.0.1:0"/' "$SS/ss.toml"
 "$SSD" --config "$SS/ss.toml" --log-format=json 2>"$TMP/ss.log" &
 SSPID=$!
 PIDS+=($SSPID)
@@ -96,6 +97,14 @@ case "$FAULT" in Client.*|Server.*) ;; *) fail "the call was not refused with a 
 wait_for "events $TMP/ss.log call.refused side=consumer fault=$FAULT"
 events "$TMP/ss.log" call.refused side=consumer "fault=$FAULT" "code=*" >/dev/null
 if events "$TMP/ss.log" forged >/dev/null; then fail "a header forged an event line"; fi
+
+# A refused REST call names the client's address like a gRPC one.
+REST=$(json "$SS/listen.json" rest)
+curl -s -o /dev/null -H 'X-Road-Client: UZ/GOV/70000001/unknown' -H 'X-Road-Id: rest-refusal-1' \
+  "http://$REST/r1/UZ/GOV/70000001/tax-registry/debts" || fail "the REST port did not answer"
+wait_for "events $TMP/ss.log call.refused message_id=rest-refusal-1"
+events "$TMP/ss.log" call.refused side=consumer message_id=rest-refusal-1 "fault=*" "peer=*" |
+  grep -q '"peer": "ipv4:127.0.0.1:' || fail "the REST refusal names no client address"
 
 # SIGHUP re-reads log_level from the configuration file.
 echo 'log_level = "debug"' >>"$SS/ss.toml"
