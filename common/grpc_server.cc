@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/toml_config.h"
@@ -107,19 +108,16 @@ int OpenReserve() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
 absl::StatusOr<std::unique_ptr<ConnectionListener>> ConnectionListener::Listen(
     absl::string_view what, const std::string& address, int max_connections) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return CannotListen(what, address, "expected host:port");
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok()) return CannotListen(what, address, parsed.status().message());
+  const std::string& host = parsed->host;
+  const std::string port = absl::StrCat(parsed->port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
       rc != 0) {
     return CannotListen(what, address, gai_strerror(rc));
   }

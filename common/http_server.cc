@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/files.h"
+#include "common/host_port.h"
 #include "common/tls.h"
 
 namespace darvoza {
@@ -421,17 +422,14 @@ class HttpServerImpl final : public HttpServer {
       tls_.emplace(*state_->options.tls);
       if (absl::Status loaded = tls_->Load(); !loaded.ok()) return loaded;
     }
-    const size_t colon = listen.rfind(':');
-    int port = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-        port < 0 || port > 65535) {
+    absl::StatusOr<HostPort> parsed = ParseHostPort(listen);
+    if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("listen address ", listen,
-                                                     " is not host:port"));
+                                                     " is not host:port: ",
+                                                     parsed.status().message()));
     }
-    std::string host = listen.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
+    std::string host = parsed->host;
+    const int port = parsed->port;
     if (host == "localhost") host = "127.0.0.1";
     beast::error_code ec;
     const net::ip::address address = net::ip::make_address(host, ec);

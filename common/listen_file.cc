@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 
 namespace darvoza {
@@ -39,9 +40,9 @@ void SkipSpace(const std::string& json, size_t* pos) {
 }  // namespace
 
 std::string WithBoundPort(const std::string& listen, int port) {
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  return absl::StrCat(host, ":", port);
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen);
+  // Only addresses that were bound reach here, so they parse; keep the text as given if not.
+  return parsed.ok() ? FormatHostPort(parsed->host, port) : listen;
 }
 
 std::string ListenFilePath(const std::string& data_dir) { return data_dir + "/listen.json"; }

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/host_port.h"
 
 namespace darvoza {
 namespace {
@@ -197,14 +198,13 @@ absl::StatusOr<std::string> MetricsListenAddress(absl::string_view metrics_liste
   if (metrics_listen == "off") return std::string();
   if (!metrics_listen.empty()) return std::string(metrics_listen);
   if (ops_listen.empty()) return std::string();
-  size_t colon = ops_listen.rfind(':');
-  int port = 0;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(ops_listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65534) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ops_listen ", ops_listen, " is not host:port; set metrics_listen"));
+  absl::StatusOr<HostPort> ops = ParseHostPort(ops_listen);
+  if (!ops.ok() || ops->port == 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ops_listen ", ops_listen, " is not host:port with a port below 65535",
+        ops.ok() ? "" : absl::StrCat(" (", ops.status().message(), ")"), "; set metrics_listen"));
   }
-  return absl::StrCat(ops_listen.substr(0, colon), ":", port == 0 ? 0 : port + 1);
+  return FormatHostPort(ops->host, ops->port == 0 ? 0 : ops->port + 1);
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsServer(const std::string& listen,

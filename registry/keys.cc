@@ -4,9 +4,11 @@
 
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/hash.h"
 #include "common/globalconf.h"
+#include "common/host_port.h"
 #include "common/identifiers.h"
 #include "common/status_macros.h"
 #include "registry/config.h"
@@ -87,6 +89,14 @@ absl::Status WriteAnchorFile(const std::string& path, const v1::ConfigurationAnc
 }
 
 absl::StatusOr<v1::ConfigurationAnchor> InitRegistry(const InitOptions& options) {
+  // Checked before anything is written: a bad address must not leave a half-made data dir.
+  for (const auto& a : options.registry_addresses) {
+    if (absl::StatusOr<HostPort> parsed = ParseDialAddress(a); !parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("registry address '", absl::CHexEscape(a),
+                                                     "' is not host:port: ",
+                                                     parsed.status().message()));
+    }
+  }
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   absl::Status part = ValidateIdentifierPart(options.instance);
   if (!part.ok()) {

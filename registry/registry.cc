@@ -14,6 +14,7 @@
 #include "common/crypto/x509.h"
 #include "common/faults.h"
 #include "common/globalconf.h"
+#include "common/host_port.h"
 #include "common/identifiers.h"
 #include "common/log.h"
 #include "common/seal.h"
@@ -30,7 +31,6 @@ using v1::RegistryState;
 using v1::RequestRecord;
 using v1::ServerRecord;
 
-constexpr size_t kMaxAddressLength = 300;
 constexpr int kMaxCsrs = 64;
 
 std::string HistoryKey(uint64_t seq) {
@@ -606,10 +606,10 @@ absl::StatusOr<v1::RequestRecord> Registry::Submit(const v1::SubmitRequest& requ
                    absl::StrCat("security server ", FormatSecurityServerId(reg.server()),
                                 " is not of instance ", instance_));
     }
-    if (reg.address().empty() || reg.address().size() > kMaxAddressLength ||
-        reg.address().find(':') == std::string::npos) {
+    if (absl::StatusOr<HostPort> parsed = ParseDialAddress(reg.address()); !parsed.ok()) {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                   "address must be host:port of the security server's SS-to-SS port");
+                   absl::StrCat("address must be host:port of the security server's SS-to-SS "
+                                "port: ", parsed.status().message()));
     }
     if (reg.csrs_size() == 0 || reg.csrs_size() > kMaxCsrs) {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
@@ -998,14 +998,10 @@ absl::StatusOr<v1::ConfigurationAnchor> Registry::SetAnchorAddresses(
                  "give between 1 and 16 registry addresses");
   }
   for (const auto& a : addresses) {
-    const size_t colon = a.rfind(':');
-    int port = 0;
-    if (a.size() > kMaxAddressLength || colon == std::string::npos || colon == 0 ||
-        !absl::SimpleAtoi(a.substr(colon + 1), &port) || port <= 0 || port > 65535 ||
-        a.find_first_of(" \t\r\n/") != std::string::npos) {
+    if (absl::StatusOr<HostPort> parsed = ParseDialAddress(a); !parsed.ok()) {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
                    absl::StrCat("registry address '", absl::CHexEscape(a),
-                                "' is not host:port"));
+                                "' is not host:port: ", parsed.status().message()));
     }
   }
   v1::ConfigurationAnchor result;

@@ -4,8 +4,10 @@
 
 #include <toml++/toml.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/host_port.h"
 #include "common/identifiers.h"
 #include "common/files.h"
 #include "common/metrics.h"
@@ -72,6 +74,33 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
     return absl::InvalidArgumentError("ss config: 'server_id' is required");
   }
   DARVOZA_RETURN_IF_ERROR(ParseSecurityServerId(config.server_id).status());
+  // Addresses are checked here, where the file enters, so that a typo names its key instead
+  // of failing later in a listener or a dial.
+  for (const auto& [key, address] :
+       {std::pair<const char*, const std::string*>{"ss_listen", &config.ss_listen},
+        {"client_listen", &config.client_listen},
+        {"client_tls_listen", &config.client_tls_listen},
+        {"rest_listen", &config.rest_listen},
+        {"rest_tls_listen", &config.rest_tls_listen},
+        {"ops_listen", &config.ops_listen}}) {
+    if (address->empty()) continue;
+    if (auto parsed = ParseHostPort(*address); !parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("ss config: ", key, " '", *address,
+                                                     "' is not host:port: ",
+                                                     parsed.status().message()));
+    }
+  }
+  std::vector<std::pair<const char*, std::string>> dialled;
+  for (const auto& a : config.registry_addresses) dialled.emplace_back("registry_addresses", a);
+  if (!config.ss_address.empty()) dialled.emplace_back("ss_address", config.ss_address);
+  for (const auto& [key, address] : dialled) {
+    if (auto parsed = ParseDialAddress(address); !parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("ss config: ", key, " '",
+                                                     absl::CHexEscape(address),
+                                                     "' is not host:port: ",
+                                                     parsed.status().message()));
+    }
+  }
   if (config.AdminSocketPath().size() > 107) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ss config: the admin socket path ", config.AdminSocketPath(),

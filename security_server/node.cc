@@ -25,6 +25,7 @@
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/files.h"
 #include "common/globalconf.h"
@@ -53,10 +54,8 @@ void BareServer(grpc::ServerBuilder& builder) {
 }
 
 bool IsLoopback(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  return host == "localhost" || host == "[::1]" || host == "::1" ||
-         absl::StartsWith(host, "127.");
+  absl::StatusOr<HostPort> parsed = ParseHostPort(listen);
+  return parsed.ok() && IsLoopbackHost(parsed->host);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "common/check.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/internal/openssl_util.h"
+#include "common/host_port.h"
 
 namespace darvoza::crypto {
 namespace {
@@ -473,23 +474,11 @@ absl::Status ValidateSubjectAltHost(absl::string_view host) {
 }
 
 absl::StatusOr<std::string> SubjectAltHostOf(absl::string_view host_port) {
-  std::string host;
-  if (absl::StartsWith(host_port, "[")) {
-    const size_t close = host_port.find("]:");
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("an IPv6 address is written [address]:port");
-    }
-    host = std::string(host_port.substr(1, close - 1));
-  } else {
-    const size_t colon = host_port.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError("the address must be host:port");
-    }
-    host = std::string(host_port.substr(0, colon));
-  }
-  absl::Status valid = ValidateSubjectAltHost(host);
+  absl::StatusOr<HostPort> parsed = ParseHostPort(host_port);
+  if (!parsed.ok()) return parsed.status();
+  absl::Status valid = ValidateSubjectAltHost(parsed->host);
   if (!valid.ok()) return valid;
-  return host;
+  return std::move(parsed->host);
 }
 
 absl::StatusOr<std::shared_ptr<const Certificate>> IssueCertificate(

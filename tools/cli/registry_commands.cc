@@ -24,6 +24,7 @@
 #include "common/faults.h"
 #include "common/globalconf.h"
 #include "common/grpc_status.h"
+#include "common/host_port.h"
 #include "common/identifiers.h"
 #include "proto/registry.grpc.pb.h"
 #include "registry/client.h"
@@ -99,9 +100,9 @@ absl::StatusOr<Admin> Connect(const AdminTarget& target) {
 // here is most likely a placeholder copied from a guide. A warning, not a refusal: the registry's
 // own machine may see another DNS than the security servers do.
 void WarnIfUnresolvable(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  std::string host = colon == std::string::npos ? address : address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address);
+  if (!parsed.ok()) return;  // `init` refuses it with the reason
+  const std::string& host = parsed->host;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
