@@ -107,6 +107,16 @@ TEST_CASE("security: an SS asking for a TLS host other than its address's is ref
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(fault == "Client.InvalidRequest");
 
+  // The address every SS of the federation will dial (it is published in the global
+  // configuration): one host:port rule, nothing a dialler or a log line could choke on.
+  for (const char* bad : {"evil host:5500", "127.0.0.1:0", "127.0.0.1:99999", "::1:5500",
+                          "127.0.0.1:5500/x", "a\r\nb:5500", ":5500"}) {
+    INFO(bad);
+    status = h.Submit(WithHost(ss.RegistrationRequest(), bad, ""), &record, &fault);
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(fault == "Client.InvalidRequest");
+  }
+
   // A host on a CSR that is not the TLS identity's is refused too.
   v1::SubmitRequest request = ss.RegistrationRequest();
   v1::ServerRegistration reg;
