@@ -15,7 +15,6 @@
 #include "audit/internal/store.h"
 #include "common/crypto/hash.h"
 #include "common/identifiers.h"
-#include "common/merkle.h"
 #include "common/status_macros.h"
 #include "proto/envelope.pb.h"
 #include "tests/test_support.h"
@@ -423,17 +422,13 @@ absl::Status DeleteRaw(const std::string& path, const std::string& key) {
   });
 }
 
-void WritePreviousLayoutLog(LogFixture& f, uint64_t records, uint64_t seal_every) {
+void WritePreviousLayoutLog(const std::string& path, uint64_t records) {
   rocksdb::Options options;
   options.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
-  REQUIRE(rocksdb::DB::Open(options, f.path, &raw).ok());
+  REQUIRE(rocksdb::DB::Open(options, path, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string prev = internal::ZeroHash();
-  std::vector<std::string> unsealed;
-  uint64_t seal_index = 0;
-  uint64_t last_sealed = 0;
-  std::string last_sealed_head;
   for (uint64_t seq = 1; seq <= records; ++seq) {
     AppendRequest request = MakeRequest(seq, absl::StrCat("body of record ", seq));
     v1::AuditRecord& r = request.record;  // the chain stays inline, as it was then
@@ -447,33 +442,8 @@ void WritePreviousLayoutLog(LogFixture& f, uint64_t records, uint64_t seal_every
     REQUIRE(batch.Put(internal::RecordKey(seq), bytes).ok());
     for (const std::string& k : internal::IndexKeys(r)) REQUIRE(batch.Put(k, "").ok());
     REQUIRE(batch.Put(internal::BodyKey(r.body_sha256()), *request.body).ok());
-    prev = internal::RecordHash(prev, bytes);
-    unsealed.push_back(prev);
-    if (seq % seal_every == 0 || seq == records) {
-      v1::Seal seal;
-      *seal.mutable_server() = f.pki.server;
-      seal.set_first_seq(last_sealed + 1);
-      seal.set_last_seq(seq);
-      seal.set_merkle_root(MerkleTree(unsealed).Root());
-      seal.set_chain_head(prev);
-      seal.set_previous_witnessed_seq(last_sealed);
-      seal.set_previous_witnessed_head(last_sealed_head);
-      seal.set_sealed_at_unix_nanos(absl::ToUnixNanos(f.clock.Now()));
-      auto signed_seal = SignSeal(seal, *f.pki.seal_signer, f.pki.seal_cert->der());
-      REQUIRE(signed_seal.ok());
-      ++seal_index;
-      std::string index_bytes;
-      for (int s = 56; s >= 0; s -= 8) index_bytes.push_back(static_cast<char>(seal_index >> s));
-      REQUIRE(batch.Put(internal::SealKey(seal_index), signed_seal->SerializeAsString()).ok());
-      REQUIRE(batch.Put(internal::SealByLastSeqKey(seq), index_bytes).ok());
-      auto receipt = f.witness->WitnessSeal(*signed_seal);
-      REQUIRE(receipt.ok());
-      REQUIRE(batch.Put(internal::ReceiptKey(seal_index), receipt->SerializeAsString()).ok());
-      last_sealed = seq;
-      last_sealed_head = prev;
-      unsealed.clear();
-    }
     REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    prev = internal::RecordHash(prev, bytes);
   }
   REQUIRE(db->Close().ok());
 }

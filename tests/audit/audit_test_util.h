@@ -186,11 +186,11 @@ size_t PowerCutRound(LogFixture& f, FaultFs& fs, rocksdb::Env* env, bool sync, b
 absl::Status PutRaw(const std::string& path, const std::string& key, const std::string& value);
 absl::Status DeleteRaw(const std::string& path, const std::string& key);
 
-// Writes, at f.path, a log of `records` records in the layout before column families and
-// certificate references, as that code wrote it: every key in the default column family, the
-// signer chain inline in each record, a seal every `seal_every` records and its witness
-// receipt from f.witness.
-void WritePreviousLayoutLog(LogFixture& f, uint64_t records, uint64_t seal_every);
+// Writes, at `path`, the records 1..`records` (MakeRequest's, with bodies) of a log in the layout
+// before column families and certificate references, as that code wrote them: every key in the
+// default column family, the signer chain inline in each record. Seals and receipts have the
+// same keys and format in both layouts: the test has AuditLog make them.
+void WritePreviousLayoutLog(const std::string& path, uint64_t records);
 
 // Export everything the log (or reader) holds and verify it.
 VerifyReport VerifyStore(AuditQueries& queries, const VerifyOptions& options);

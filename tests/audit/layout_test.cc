@@ -52,14 +52,17 @@ void AppendSealed(AuditLog& log, uint64_t first_n, uint64_t count) {
   REQUIRE(log.WitnessNow().ok());
 }
 
+// Opens the log of `f` (creating it), appends records first_n.., seals, witnesses, closes.
+void WriteSealedLog(LogFixture& f, uint64_t first_n, uint64_t count) {
+  auto log = AuditLog::Open(f.Options());
+  REQUIRE(log.ok());
+  AppendSealed(**log, first_n, count);
+}
+
 TEST_CASE("A new log keeps the chain apart from its indexes, bodies, seals and certificates",
           "[audit][layout]") {
   LogFixture f;
-  {
-    auto log = AuditLog::Open(f.Options());
-    REQUIRE(log.ok());
-    AppendSealed(**log, 1, 30);
-  }
+  WriteSealedLog(f, 1, 30);
   CHECK(Families(f.path) ==
         std::vector<std::string>{"bodies", "certificates", "client_services", "clients",
                                  "default", "message_ids", "seals", "services", "times"});
@@ -123,11 +126,7 @@ TEST_CASE("Certificates are stored once; records reference them and the hash cov
 
 TEST_CASE("A missing or changed certificate is named like a bad record", "[audit][layout]") {
   LogFixture f;
-  {
-    auto log = AuditLog::Open(f.Options());
-    REQUIRE(log.ok());
-    AppendSealed(**log, 1, 20);  // records 1, 4, 7, ... reference the leaf of signer 1 (n % 3)
-  }
+  WriteSealedLog(f, 1, 20);  // records 1, 4, 7, ... reference the leaf of signer 1 (n % 3)
   const std::string leaf_key =
       internal::CertificateKey(crypto::Sha256("leaf certificate of signer 1"));
   const bool deleted = GENERATE(true, false);
@@ -151,7 +150,9 @@ TEST_CASE("A missing or changed certificate is named like a bad record", "[audit
 TEST_CASE("A log of the previous layout opens, verifies, answers and grows in that layout",
           "[audit][layout]") {
   LogFixture f;
-  testing::WritePreviousLayoutLog(f, 25, 10);
+  testing::WritePreviousLayoutLog(f.path, 25);
+  REQUIRE(Families(f.path) == std::vector<std::string>{"default"});
+  WriteSealedLog(f, 0, 0);  // seals records 1..25 (seals are alike in both layouts)
   REQUIRE(Families(f.path) == std::vector<std::string>{"default"});
   {
     darvoza::testing::TempDir secondary;
@@ -161,7 +162,7 @@ TEST_CASE("A log of the previous layout opens, verifies, answers and grows in th
     INFO(report.ToText());
     CHECK(report.ok);
     CHECK(report.records == 25);
-    CHECK(report.seals == 3);
+    CHECK(report.seals == 1);
     auto by_id = (*reader)->FindByMessageId("msg-12");
     REQUIRE(by_id.ok());
     REQUIRE(by_id->size() == 1);
