@@ -52,6 +52,14 @@ void AppendSealed(AuditLog& log, uint64_t first_n, uint64_t count) {
   REQUIRE(log.WitnessNow().ok());
 }
 
+// What `darvoza audit verify DIR` does: export through a secondary reader, verify strictly.
+VerifyReport VerifyThroughReader(const LogFixture& f) {
+  darvoza::testing::TempDir secondary;
+  auto reader = AuditReader::Open(f.path, secondary.path());
+  REQUIRE(reader.ok());
+  return testing::VerifyStore(**reader, f.pki.Options());
+}
+
 // Opens the log of `f` (creating it), appends records first_n.., seals, witnesses, closes.
 void WriteSealedLog(LogFixture& f, uint64_t first_n, uint64_t count) {
   auto log = AuditLog::Open(f.Options());
@@ -136,10 +144,7 @@ TEST_CASE("A missing or changed certificate is named like a bad record", "[audit
   } else {
     REQUIRE(testing::PutRaw(f.path, leaf_key, "a forged certificate").ok());
   }
-  darvoza::testing::TempDir secondary;
-  auto reader = AuditReader::Open(f.path, secondary.path());
-  REQUIRE(reader.ok());
-  VerifyReport report = testing::VerifyStore(**reader, f.pki.Options());
+  VerifyReport report = VerifyThroughReader(f);
   INFO(report.ToText());
   CHECK_FALSE(report.ok);
   CHECK(report.bad_seq == 1);
@@ -155,14 +160,14 @@ TEST_CASE("A log of the previous layout opens, verifies, answers and grows in th
   WriteSealedLog(f, 0, 0);  // seals records 1..25 (seals are alike in both layouts)
   REQUIRE(Families(f.path) == std::vector<std::string>{"default"});
   {
-    darvoza::testing::TempDir secondary;
-    auto reader = AuditReader::Open(f.path, secondary.path());
-    REQUIRE(reader.ok());
-    VerifyReport report = testing::VerifyStore(**reader, f.pki.Options());
+    VerifyReport report = VerifyThroughReader(f);
     INFO(report.ToText());
     CHECK(report.ok);
     CHECK(report.records == 25);
     CHECK(report.seals == 1);
+    darvoza::testing::TempDir secondary;
+    auto reader = AuditReader::Open(f.path, secondary.path());
+    REQUIRE(reader.ok());
     auto by_id = (*reader)->FindByMessageId("msg-12");
     REQUIRE(by_id.ok());
     REQUIRE(by_id->size() == 1);
@@ -205,10 +210,7 @@ TEST_CASE("A log of the previous layout opens, verifies, answers and grows in th
   REQUIRE(r.ParseFromString(stored));
   r.set_detail("changed afterwards");
   REQUIRE(testing::PutRaw(f.path, internal::RecordKey(bad), r.SerializeAsString()).ok());
-  darvoza::testing::TempDir secondary;
-  auto reader = AuditReader::Open(f.path, secondary.path());
-  REQUIRE(reader.ok());
-  VerifyReport report = testing::VerifyStore(**reader, f.pki.Options());
+  VerifyReport report = VerifyThroughReader(f);
   INFO(report.ToText());
   CHECK_FALSE(report.ok);
   CHECK(report.bad_seq == bad);
