@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "audit/internal/store.h"
@@ -214,6 +215,11 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
     if (!inserted) it->second = false;  // the exporter writes each body once
   }
   report.bodies = archive.bodies_size();
+  // Certificates that records reference: by what they hash to, so a changed one is missing.
+  absl::flat_hash_set<std::string> signer_certificates;
+  for (const std::string& der : archive.signer_certificates_der()) {
+    signer_certificates.insert(crypto::Sha256(der));
+  }
 
   // 3. Records: dense seqs, links, hashes.
   std::vector<std::string> hashes;
@@ -273,6 +279,13 @@ VerifyReport VerifyArchive(const v1::AuditArchive& archive, const VerifyOptions&
       if (it != body_ok.end() && !it->second) {
         fail(expect, absl::StrCat("record ", expect,
                                   ": its body does not match body_sha256 (body changed)"));
+      }
+    }
+    for (const std::string& sha : rec.signer_cert_sha256()) {
+      if (!signer_certificates.contains(sha)) {
+        fail(expect, absl::StrCat("record ", expect, ": the signer certificate ",
+                                  crypto::HexEncode(sha), " it references is missing or changed"));
+        break;
       }
     }
     hashes.push_back(h);

@@ -6,8 +6,9 @@
 // encrypted to an auditor's P-256 key.
 //
 // Verification checks, in seq order: every record's seq (dense), its prev_hash link and
-// recomputed hash; every body against its hash; every seal's signature, certificate chain and
-// Merkle root and chain head against the recomputed record hashes; that each seal names the
+// recomputed hash; every body against its hash; that every certificate a record references
+// (signer_cert_sha256) is in the archive and hashes to its reference; every seal's signature,
+// certificate chain and Merkle root and chain head against the recomputed record hashes; that each seal names the
 // previous seal's head; every witness receipt (signature, certificate, that it is for that
 // seal); that a seal by a revoked certificate was witnessed before its revocation
 // (CheckSealNotRevoked); and, when given, heads the witness holds (receipts fetched from the

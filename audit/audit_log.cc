@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "audit/internal/store.h"
 #include "common/crypto/hash.h"
@@ -112,6 +113,7 @@ absl::Status AuditLog::ReopenStore() {
   }
   if (reopened.ok()) reopened = LoadState();
   store_broken_ = !reopened.ok();
+  stored_certificates_.clear();  // a failed batch's certificates may not have reached the disk
   return reopened;
 }
 
@@ -188,6 +190,18 @@ void AuditLog::Append(AppendRequest request, AppendCallback done) {
       return;
     }
   }
+  // Certificates are stored once, by SHA-256, and the record references them (docs/design.md
+  // §7): hashed here, on the caller's thread, so the writer only looks up what it has not seen.
+  std::vector<Certificate> certificates;
+  if (request.record.signer_cert_chain_size() > 0) {
+    certificates.reserve(request.record.signer_cert_chain_size());
+    for (std::string& der : *request.record.mutable_signer_cert_chain()) {
+      std::string sha = crypto::Sha256(der);
+      request.record.add_signer_cert_sha256(sha);
+      certificates.push_back(Certificate{std::move(sha), std::move(der)});
+    }
+    request.record.clear_signer_cert_chain();
+  }
   if (request.body.has_value() && request.body_sha256_checked &&
       request.record.body_sha256().size() == crypto::kSha256Size) {
     request.record.set_body_length(request.body->size());
@@ -203,7 +217,7 @@ void AuditLog::Append(AppendRequest request, AppendCallback done) {
   {
     absl::MutexLock l(&mu_);
     if (!stop_) {
-      queue_.push_back(Pending{std::move(request), std::move(done)});
+      queue_.push_back(Pending{std::move(request), std::move(certificates), std::move(done)});
       return;
     }
   }
@@ -267,6 +281,7 @@ void AuditLog::WriterLoop() {
 void AuditLog::CommitBatch(std::vector<Pending>& batch) {
   absl::Status status;
   std::vector<AppendResult> results;
+  bool write_failed = false;
   if (store_broken_) {
     // A previous write (an append, a seal or a receipt) failed: RocksDB refuses every write
     // until the database is reopened.
@@ -280,7 +295,9 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
     }
   }
   if (status.ok()) {
+    absl::ReaderMutexLock store_lock(&db_mu_);
     rocksdb::WriteBatch wb;
+    absl::flat_hash_set<absl::string_view> certificates_in_batch;
     uint64_t seq = head_seq_;
     std::string prev = head_hash_;
     const int64_t now = ToUnixNanosField(options_.clock->Now());
@@ -295,41 +312,70 @@ void AuditLog::CommitBatch(std::vector<Pending>& batch) {
       std::string bytes;
       r.SerializeToString(&bytes);
       std::string hash = internal::RecordHash(prev, bytes);
-      wb.Put(internal::RecordKey(seq), bytes);
-      for (const std::string& k : internal::IndexKeys(r)) wb.Put(k, rocksdb::Slice());
+      store_->Put(&wb, internal::RecordKey(seq), bytes);
+      for (const std::string& k : internal::IndexKeys(r)) store_->Put(&wb, k, "");
       if (p.request.body.has_value() && !p.request.hash_only) {
-        wb.Put(internal::BodyKey(r.body_sha256()), *p.request.body);
+        store_->Put(&wb, internal::BodyKey(r.body_sha256()), *p.request.body);
+      }
+      // In the batch of the first record that references it, so no stored record ever
+      // references a certificate the log does not hold.
+      for (const Certificate& c : p.certificates) {
+        if (stored_certificates_.contains(c.sha256) ||
+            !certificates_in_batch.insert(c.sha256).second) {
+          continue;
+        }
+        auto stored = store_->Get(internal::CertificateKey(c.sha256));
+        if (stored.ok() && stored->has_value()) continue;
+        store_->Put(&wb, internal::CertificateKey(c.sha256), c.der);
       }
       results.push_back(AppendResult{seq, hash});
       prev = std::move(hash);
     }
-    {
-      absl::ReaderMutexLock l(&db_mu_);
-      // A batch of unwaited records only is left to the next waited batch's sync, which
-      // covers everything written before it.
-      status = store_->Write(&wb, options_.sync && waited);
-    }
+    // A batch of unwaited records only is left to the next waited batch's sync, which
+    // covers everything written before it.
+    status = store_->Write(&wb, options_.sync && waited);
     if (status.ok()) {
       head_seq_ = seq;
       head_hash_ = prev;
       for (const AppendResult& r : results) unsealed_hashes_.push_back(r.record_hash);
+      // A cache, not a record of the store: forgetting only costs a lookup.
+      if (stored_certificates_.size() + certificates_in_batch.size() > kCertificateCacheSize) {
+        stored_certificates_.clear();
+      }
+      for (absl::string_view sha : certificates_in_batch) stored_certificates_.emplace(sha);
     } else {
-      status = WithFault(status, faults::kAuditLogFailure);
-      // The failed batch may be on disk anyway: reopen and take the head from there.
-      ReopenStore().IgnoreError();  // when it fails, the next batch tries again
+      write_failed = true;
     }
+  }
+  if (write_failed) {
+    status = WithFault(status, faults::kAuditLogFailure);
+    // The failed batch may be on disk anyway: reopen and take the head from there.
+    ReopenStore().IgnoreError();  // when it fails, the next batch tries again
   }
   {
     absl::MutexLock l(&mu_);
     head_seq_published_ = head_seq_;  // before any waiter learns its seq
     write_status_ = status;
   }
+  auto outcome = [&](size_t i) -> absl::StatusOr<AppendResult> {
+    if (status.ok()) return results[i];
+    return status;
+  };
+  std::vector<AppendCallback> waited_done;
+  std::vector<absl::StatusOr<AppendResult>> waited_outcomes;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (status.ok()) {
-      batch[i].done(results[i]);
+    if (options_.run_completions && batch[i].request.wait_durable) {
+      waited_done.push_back(std::move(batch[i].done));
+      waited_outcomes.push_back(outcome(i));
     } else {
-      batch[i].done(status);
+      batch[i].done(outcome(i));
     }
+  }
+  if (!waited_done.empty()) {
+    options_.run_completions(
+        [done = std::move(waited_done), outcomes = std::move(waited_outcomes)]() mutable {
+          for (size_t i = 0; i < done.size(); ++i) done[i](std::move(outcomes[i]));
+        });
   }
 }
 
@@ -357,13 +403,13 @@ absl::Status AuditLog::MaybeSeal(bool force) {
                            SignSeal(seal, *options_.seal_signer, options_.seal_cert_der));
   const uint64_t index = last_seal_index_ + 1;
   rocksdb::WriteBatch wb;
-  wb.Put(internal::SealKey(index), signed_seal.SerializeAsString());
   std::string index_bytes;
   for (int s = 56; s >= 0; s -= 8) index_bytes.push_back(static_cast<char>(index >> s));
-  wb.Put(internal::SealByLastSeqKey(seal.last_seq()), index_bytes);
   absl::Status written;
   {
     absl::ReaderMutexLock l(&db_mu_);
+    store_->Put(&wb, internal::SealKey(index), signed_seal.SerializeAsString());
+    store_->Put(&wb, internal::SealByLastSeqKey(seal.last_seq()), index_bytes);
     written = store_->Write(&wb, /*sync=*/true);
   }
   if (!written.ok()) {
@@ -488,9 +534,9 @@ absl::Status AuditLog::WitnessPending() {
 
 absl::Status AuditLog::StoreReceipt(uint64_t index, const v1::SignedWitnessReceipt& receipt) {
   rocksdb::WriteBatch wb;
-  wb.Put(internal::ReceiptKey(index), receipt.SerializeAsString());
   absl::ReaderMutexLock l(&db_mu_);
   if (store_ == nullptr) return absl::UnavailableError("audit store is closed");
+  store_->Put(&wb, internal::ReceiptKey(index), receipt.SerializeAsString());
   return store_->Write(&wb, /*sync=*/true);
 }
 
@@ -601,6 +647,9 @@ absl::StatusOr<std::vector<StoredRecord>> AuditLog::Find(const AuditQuery& query
 absl::StatusOr<std::string> AuditLog::GetBody(absl::string_view sha256) {
   DARVOZA_WITH_STORE(GetBody(sha256));
 }
+absl::StatusOr<std::string> AuditLog::GetCertificate(absl::string_view sha256) {
+  DARVOZA_WITH_STORE(GetCertificate(sha256));
+}
 absl::StatusOr<v1::AuditArchive> AuditLog::Export(const ExportOptions& options) {
   DARVOZA_WITH_STORE(Export(options, &options_.server));
 }
@@ -659,6 +708,9 @@ absl::StatusOr<std::vector<StoredRecord>> AuditReader::Find(const AuditQuery& qu
 }
 absl::StatusOr<std::string> AuditReader::GetBody(absl::string_view sha256) {
   return store_->GetBody(sha256);
+}
+absl::StatusOr<std::string> AuditReader::GetCertificate(absl::string_view sha256) {
+  return store_->GetCertificate(sha256);
 }
 absl::StatusOr<v1::AuditArchive> AuditReader::Export(const ExportOptions& options) {
   return store_->Export(options, nullptr);

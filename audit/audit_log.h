@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -93,6 +94,11 @@ struct AuditLogOptions {
   // why. Reads and exports still work, so an operator can inspect and archive the log. A daemon
   // sets this to stay up and say what is wrong; a tool leaves it false. Default: false.
   bool open_damaged = false;
+  // Where the callbacks of waited appends run: handed one function per group commit that runs
+  // that commit's waited callbacks in order. Null: on the writer thread. A daemon hands them
+  // to gRPC's threads (RunOnGrpcThread), so that the writer goes on to the next group commit
+  // instead of finishing calls one by one. Unwaited appends' callbacks stay on the writer.
+  std::function<void(std::function<void()>)> run_completions;
   // Called on the witness thread whenever the status of a witness attempt differs (code or
   // fault) from the previous attempt's; not called while it stays the same. It has run when
   // the WitnessNow that waited for that attempt returns. Must be quick.
@@ -100,7 +106,9 @@ struct AuditLogOptions {
 };
 
 // One event to log. The log fills record.seq, record.prev_hash, and record.time_unix_nanos
-// when it is 0; when `body` is given it sets body_sha256 and body_length from it.
+// when it is 0; when `body` is given it sets body_sha256 and body_length from it. A
+// record.signer_cert_chain is stored once per certificate: the record keeps their SHA-256s
+// (signer_cert_sha256) instead, and GetCertificate returns them.
 struct AppendRequest {
   v1::AuditRecord record;
   std::optional<std::string> body;
@@ -123,9 +131,9 @@ struct AppendResult {
   std::string record_hash;  // 32 bytes
 };
 
-// Called once, on the log's writer thread, after the record is durable (or, when not
-// wait_durable, written), or has failed. Must
-// be quick and must not wait for another append of the same log.
+// Called once after the record is durable (or, when not wait_durable, written), or has failed:
+// on the log's writer thread, or where AuditLogOptions::run_completions puts it. Must be quick
+// and must not wait for another append of the same log.
 using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
 
 // A stored record with the exact bytes that were hashed.
@@ -196,6 +204,9 @@ class AuditQueries {
   virtual absl::StatusOr<std::vector<StoredRecord>> Find(const AuditQuery& query) = 0;
   // The body stored under its SHA-256; NOT_FOUND when hash-only or purged.
   virtual absl::StatusOr<std::string> GetBody(absl::string_view sha256) = 0;
+  // A certificate a record references (AuditRecord.signer_cert_sha256); NOT_FOUND when the log
+  // does not hold it.
+  virtual absl::StatusOr<std::string> GetCertificate(absl::string_view sha256) = 0;
   // A self-contained archive of whole seals around [first_seq, last_seq] (see archive.h).
   virtual absl::StatusOr<v1::AuditArchive> Export(const ExportOptions& options) = 0;
   // An inclusion proof of record `seq` in its seal. FAILED_PRECONDITION when not sealed yet.
@@ -219,7 +230,7 @@ class AuditLog final : public AuditQueries {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Queues one record; `done` runs on the writer thread once the record is durable, or with an
+  // Queues one record; `done` runs (see AppendCallback) once the record is durable, or with an
   // error: INVALID_ARGUMENT (a body that contradicts record.body_sha256, or a record that
   // would not parse back: a text field that is not valid UTF-8), UNAVAILABLE or
   // RESOURCE_EXHAUSTED (disk full) with fault Server.AuditLog.WriteFailed when the write
@@ -271,6 +282,7 @@ class AuditLog final : public AuditQueries {
   absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id) override;
   absl::StatusOr<std::vector<StoredRecord>> Find(const AuditQuery& query) override;
   absl::StatusOr<std::string> GetBody(absl::string_view sha256) override;
+  absl::StatusOr<std::string> GetCertificate(absl::string_view sha256) override;
   absl::StatusOr<v1::AuditArchive> Export(const ExportOptions& options) override;
   absl::StatusOr<v1::AuditInclusionProof> Prove(uint64_t seq) override;
   absl::StatusOr<LogStats> Stats() override;
@@ -278,10 +290,18 @@ class AuditLog final : public AuditQueries {
   void ResetTickers() override;
 
  private:
+  // A certificate of a record's signer chain, stored once under its SHA-256.
+  struct Certificate {
+    std::string sha256;
+    std::string der;
+  };
   struct Pending {
     AppendRequest request;
+    std::vector<Certificate> certificates;
     AppendCallback done;
   };
+  // Fingerprints the writer remembers as stored before it looks them up again.
+  static constexpr size_t kCertificateCacheSize = 4096;
 
   explicit AuditLog(const AuditLogOptions& options);
   absl::Status OpenStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
@@ -328,6 +348,8 @@ class AuditLog final : public AuditQueries {
   std::string last_sealed_head_;
   absl::Duration last_seal_mono_;
   bool store_broken_ = false;  // a write failed and the store was not reopened since
+  // Certificates known to be stored (a cache: cleared when full or after a failed write).
+  absl::flat_hash_set<std::string> stored_certificates_;
 
   // Witness thread hand-off.
   mutable absl::Mutex witness_mu_;
@@ -363,6 +385,7 @@ class AuditReader final : public AuditQueries {
   absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id) override;
   absl::StatusOr<std::vector<StoredRecord>> Find(const AuditQuery& query) override;
   absl::StatusOr<std::string> GetBody(absl::string_view sha256) override;
+  absl::StatusOr<std::string> GetCertificate(absl::string_view sha256) override;
   absl::StatusOr<v1::AuditArchive> Export(const ExportOptions& options) override;
   absl::StatusOr<v1::AuditInclusionProof> Prove(uint64_t seq) override;
   absl::StatusOr<LogStats> Stats() override;

@@ -25,6 +25,7 @@
 #include "audit/audit_log.h"
 #include "common/crypto/hash.h"
 #include "common/faults.h"
+#include "common/grpc_thread.h"
 #include "common/host_port.h"
 #include "common/log.h"
 #include "common/files.h"
@@ -150,6 +151,10 @@ absl::Status Node::Open() {
     audit_options.witness = witness_.get();
   }
   audit_options.open_damaged = true;
+  // The calls an append answers are finished on gRPC's threads, not the writer's: the writer
+  // goes on to the next group commit (docs/design.md §7). Answered still means durable: a
+  // waited append's callback is handed over only after its batch is synced.
+  audit_options.run_completions = RunOnGrpcThread;
   audit_options.on_witness_status_change = [](const absl::Status& status) {
     if (FaultCode(status) == faults::kWitnessHeadMismatch) {
       // The event the witness exists to catch: the log no longer continues what the registry

@@ -1,6 +1,7 @@
 #include "audit/internal/store.h"
 
 #include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/statistics.h>
@@ -91,6 +92,7 @@ std::string ReceiptKey(uint64_t index) {
   return k;
 }
 std::string PurgeMarkerKey() { return "P"; }
+std::string CertificateKey(absl::string_view sha256) { return absl::StrCat("C", sha256); }
 
 uint64_t DecodeU64(absl::string_view p) {
   uint64_t v = 0;
@@ -146,34 +148,129 @@ std::string RecordHash(absl::string_view prev_hash, absl::string_view record_byt
   return crypto::Sha256(data);
 }
 
-Store::Store(rocksdb::DB* db) : db_(db) {}
+namespace {
+
+// The families besides the default one (which holds the chain of records), and the first bytes
+// of the keys each holds (docs/design.md §7). Keeping the sequential chain apart from the
+// random-keyed indexes lets flushed chain files move down the levels without being rewritten;
+// only the small index and body families pay for compacting random keys.
+struct Family {
+  const char* name;
+  const char* prefixes;
+  // Read by exact key (a bloom filter saves the disk reads of a miss).
+  bool point_lookups;
+  // New keys land all over the family's key range (a hash, a message id, or one of many
+  // clients' or services' time series), so every leveled compaction would rewrite the level
+  // below: universal compaction rewrites each key a few times instead of about ten per level.
+  bool random_keys;
+};
+constexpr Family kFamilies[] = {
+    {"seals", "sSrP", false, false},       {"bodies", "b", true, true},
+    {"certificates", "C", true, true},     {"message_ids", "m", false, true},
+    {"clients", "k", false, true},         {"services", "v", false, true},
+    {"client_services", "x", false, true}, {"times", "t", false, false},
+};
+
+// `family` is null for the default family (and for families this code does not know).
+rocksdb::ColumnFamilyOptions FamilyOptions(const StoreOptions& options,
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
+                                           const Family* family, bool single_family) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = std::max<size_t>(options.write_buffer_bytes / 2, 64 << 10);
+  cf.max_write_buffer_number = 2;
+  if (single_family) {
+    // A log of the previous layout keeps the options it was written with.
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    return cf;
+  }
+  // Records hold signatures, hashes and random ids, index keys are prefix-compressed by the
+  // block format already: compression would cost CPU for little (docs/performance.md).
+  cf.compression = rocksdb::kNoCompression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (family != nullptr && family->point_lookups) {
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (family != nullptr && family->random_keys) {
+    cf.compaction_style = rocksdb::kCompactionStyleUniversal;
+    // A large log already has a sorted run on each of several levels: with the default of 4
+    // runs, every small flush was merged into the newest big run again (measured:
+    // docs/performance.md). Reads by exact key skip runs by their bloom filters.
+    cf.level0_file_num_compaction_trigger = 12;
+  } else {
+    cf.level_compaction_dynamic_level_bytes = true;
+  }
+  return cf;
+}
+
+}  // namespace
+
 Store::~Store() {
-  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+  if (db_ == nullptr) return;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  db_->Close().PermitUncheckedError();
 }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
-  rocksdb::Options db_options;
+  rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = options.create_if_missing && !options.secondary;
   db_options.db_write_buffer_size = options.write_buffer_bytes;
-  db_options.write_buffer_size = std::max<size_t>(options.write_buffer_bytes / 2, 64 << 10);
-  db_options.max_write_buffer_number = 2;
+  // A family written rarely (seals, certificates) would otherwise keep old WAL files alive.
+  db_options.max_total_wal_size = 4 * options.write_buffer_bytes;
   db_options.keep_log_file_num = 3;
   db_options.statistics = options.statistics;
   if (options.env != nullptr) db_options.env = options.env;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(4u << 20);
-  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(4u << 20);
+
+  // A log of the previous layout has the default family only, and keeps it: each family handle
+  // then points at the default family, where that layout keeps every key.
+  std::vector<std::string> existing;
+  const bool exists =
+      rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok();
+  std::unique_ptr<Store> store(new Store());
+  store->single_family_ = exists && existing.size() == 1;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                           FamilyOptions(options, cache, nullptr, store->single_family_));
+  std::vector<const Family*> opened = {nullptr};
+  if (!store->single_family_) {
+    for (const Family& family : kFamilies) {
+      const bool present =
+          std::find(existing.begin(), existing.end(), family.name) != existing.end();
+      if (!present && (exists && options.secondary)) continue;  // a secondary cannot create
+      descriptors.emplace_back(family.name, FamilyOptions(options, cache, &family, false));
+      opened.push_back(&family);
+    }
+  }
+  // Families this code does not know (a later version's) must be opened all the same.
+  for (const std::string& name : existing) {
+    bool known = name == rocksdb::kDefaultColumnFamilyName;
+    for (const auto& d : descriptors) known = known || d.name == name;
+    if (!known) {
+      descriptors.emplace_back(name, FamilyOptions(options, cache, nullptr, false));
+      opened.push_back(nullptr);
+    }
+  }
   rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s;
   if (options.secondary) {
     db_options.max_open_files = -1;
-    s = rocksdb::DB::OpenAsSecondary(db_options, options.path, options.secondary_path, &db);
+    s = rocksdb::DB::OpenAsSecondary(db_options, options.path, options.secondary_path,
+                                     descriptors, &handles, &db);
   } else {
-    s = rocksdb::DB::Open(db_options, options.path, &db);
+    s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &db);
   }
   if (!s.ok()) {
     if (s.IsInvalidArgument() && !options.create_if_missing) {
-      return absl::NotFoundError(absl::StrCat("no audit log at ", options.path, ": ", s.ToString()));
+      return absl::NotFoundError(
+          absl::StrCat("no audit log at ", options.path, ": ", s.ToString()));
     }
     if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
       return absl::UnavailableError(absl::StrCat(
@@ -182,7 +279,36 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     }
     return FromRocks(s, absl::StrCat("cannot open audit log ", options.path));
   }
-  return std::unique_ptr<Store>(new Store(db));
+  store->db_.reset(db);
+  rocksdb::ColumnFamilyHandle* default_family = db->DefaultColumnFamily();
+  for (auto& slot : store->by_prefix_) slot = default_family;
+  for (size_t i = 0; i < handles.size(); ++i) {
+    store->handles_.push_back(handles[i]);
+    if (opened[i] == nullptr) continue;
+    for (const char* p = opened[i]->prefixes; *p != '\0'; ++p) {
+      store->by_prefix_[static_cast<uint8_t>(*p)] = handles[i];
+    }
+  }
+  return store;
+}
+
+rocksdb::ColumnFamilyHandle* Store::FamilyOf(absl::string_view key) const {
+  return key.empty() ? db_->DefaultColumnFamily() : by_prefix_[static_cast<uint8_t>(key[0])];
+}
+
+std::unique_ptr<rocksdb::Iterator> Store::NewIterator(char prefix, const rocksdb::ReadOptions& ro) {
+  return std::unique_ptr<rocksdb::Iterator>(
+      db_->NewIterator(ro, by_prefix_[static_cast<uint8_t>(prefix)]));
+}
+
+void Store::Put(rocksdb::WriteBatch* batch, absl::string_view key, absl::string_view value) {
+  batch->Put(FamilyOf(key), rocksdb::Slice(key.data(), key.size()),
+             rocksdb::Slice(value.data(), value.size()))
+      .PermitUncheckedError();
+}
+
+void Store::Delete(rocksdb::WriteBatch* batch, absl::string_view key) {
+  batch->Delete(FamilyOf(key), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
 }
 
 absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
@@ -193,8 +319,8 @@ absl::Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
 
 absl::StatusOr<std::optional<std::string>> Store::Get(absl::string_view key) {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()),
-                               &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), FamilyOf(key),
+                               rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   DARVOZA_RETURN_IF_ERROR(FromRocks(s, "audit log read failed"));
   return std::optional<std::string>(std::move(value));
@@ -215,7 +341,7 @@ absl::StatusOr<std::vector<StoredRecord>> Store::FindByMessageId(absl::string_vi
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(prefix[0], ro);
   std::vector<StoredRecord> out;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
@@ -260,7 +386,7 @@ absl::StatusOr<std::vector<StoredRecord>> Store::Find(const AuditQuery& query) {
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(prefix[0], ro);
   std::vector<StoredRecord> out;
   for (it->Seek(start); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
@@ -283,6 +409,14 @@ absl::StatusOr<std::string> Store::GetBody(absl::string_view sha256) {
   return std::move(*value);
 }
 
+absl::StatusOr<std::string> Store::GetCertificate(absl::string_view sha256) {
+  DARVOZA_ASSIGN_OR_RETURN(auto value, Get(CertificateKey(sha256)));
+  if (!value.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no certificate ", crypto::HexEncode(sha256)));
+  }
+  return std::move(*value);
+}
+
 absl::StatusOr<std::optional<StoredRecord>> Store::LastRecord() {
   DARVOZA_ASSIGN_OR_RETURN(std::optional<uint64_t> seq, LastRecordSeq());
   if (!seq.has_value()) return std::optional<StoredRecord>();
@@ -291,8 +425,7 @@ absl::StatusOr<std::optional<StoredRecord>> Store::LastRecord() {
 }
 
 absl::StatusOr<std::optional<uint64_t>> Store::LastRecordSeq() {
-  rocksdb::ReadOptions ro;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('c', rocksdb::ReadOptions());
   it->SeekForPrev(RecordKey(UINT64_MAX));
   if (!it->Valid()) {
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
@@ -315,7 +448,7 @@ absl::StatusOr<std::optional<Store::SealEntry>> Store::GetSeal(uint64_t index) {
 }
 
 absl::StatusOr<std::optional<Store::SealEntry>> Store::LastSeal() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('s', rocksdb::ReadOptions());
   it->SeekForPrev(SealKey(UINT64_MAX));
   if (!it->Valid() || it->key().size() != 9 || it->key()[0] != 's') {
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
@@ -325,7 +458,7 @@ absl::StatusOr<std::optional<Store::SealEntry>> Store::LastSeal() {
 }
 
 absl::StatusOr<std::optional<Store::SealEntry>> Store::SealCovering(uint64_t seq) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('S', rocksdb::ReadOptions());
   it->Seek(SealByLastSeqKey(seq));
   if (!it->Valid() || it->key().size() != 9 || it->key()[0] != 'S') {
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
@@ -347,7 +480,7 @@ absl::StatusOr<std::optional<v1::SignedWitnessReceipt>> Store::GetReceipt(uint64
 }
 
 absl::StatusOr<uint64_t> Store::LastReceiptIndex() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('r', rocksdb::ReadOptions());
   it->SeekForPrev(ReceiptKey(UINT64_MAX));
   if (!it->Valid() || it->key().size() != 9 || it->key()[0] != 'r') {
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
@@ -372,7 +505,7 @@ absl::StatusOr<std::vector<std::string>> Store::RecordHashes(uint64_t first, uin
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('c', ro);
   uint64_t expect = first;
   for (it->Seek(RecordKey(first)); it->Valid(); it->Next()) {
     const uint64_t seq = DecodeU64(absl::string_view(it->key().data() + 1, 8));
@@ -449,12 +582,20 @@ absl::StatusOr<v1::AuditArchive> Store::Export(const ExportOptions& options,
     rocksdb::ReadOptions ro;
     rocksdb::Slice upper_slice(upper);
     ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    std::unique_ptr<rocksdb::Iterator> it = NewIterator('c', ro);
+    absl::flat_hash_set<std::string> signer_certs;
     for (it->Seek(RecordKey(first)); it->Valid(); it->Next()) {
       archive.add_records(it->value().ToString());
-      if (!options.include_bodies) continue;
       v1::AuditRecord rec;
       if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
+      // The certificates the records reference, each once, as stored: the verifier checks
+      // each against its reference and names a record whose certificate is gone or changed.
+      for (const std::string& sha : rec.signer_cert_sha256()) {
+        if (!signer_certs.insert(sha).second) continue;
+        DARVOZA_ASSIGN_OR_RETURN(auto der, Get(CertificateKey(sha)));
+        if (der.has_value()) archive.add_signer_certificates_der(std::move(*der));
+      }
+      if (!options.include_bodies) continue;
       if (rec.body_sha256().empty() || !bodies.insert(rec.body_sha256()).second) continue;
       DARVOZA_ASSIGN_OR_RETURN(auto body, Get(BodyKey(rec.body_sha256())));
       if (!body.has_value()) continue;
@@ -470,7 +611,7 @@ absl::StatusOr<v1::AuditArchive> Store::Export(const ExportOptions& options,
   }
   // Seals inside the range, with their receipts.
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    std::unique_ptr<rocksdb::Iterator> it = NewIterator('s', rocksdb::ReadOptions());
     bool first_seal = true;
     for (it->Seek(SealKey(0)); it->Valid() && it->key()[0] == 's'; it->Next()) {
       v1::SignedSeal ss;
@@ -535,8 +676,9 @@ absl::StatusOr<LogStats> Store::Stats() {
   stats.purged_through_seq = marker.has_value() ? marker->last_purged_seq() : 0;
   stats.first_seq = stats.purged_through_seq + 1;
   stats.head_seq = last.has_value() ? last->seq : stats.purged_through_seq;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator('s', rocksdb::ReadOptions());
   for (it->Seek(SealKey(0)); it->Valid() && it->key()[0] == 's'; it->Next()) ++stats.seals;
+  it = NewIterator('r', rocksdb::ReadOptions());
   for (it->Seek(ReceiptKey(0)); it->Valid() && it->key()[0] == 'r'; it->Next()) ++stats.receipts;
   DARVOZA_ASSIGN_OR_RETURN(auto last_seal, LastSeal());
   if (last_seal.has_value()) stats.last_sealed_seq = last_seal->seal.last_seq();
@@ -590,22 +732,22 @@ absl::Status Store::PurgeThrough(const SealEntry& seal, const v1::SignedWitnessR
     rocksdb::ReadOptions ro;
     rocksdb::Slice upper_slice(upper);
     ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    std::unique_ptr<rocksdb::Iterator> it = NewIterator('c', ro);
     for (it->Seek(RecordKey(from)); it->Valid(); it->Next()) {
       v1::AuditRecord rec;
       if (rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        for (const std::string& k : IndexKeys(rec)) batch.Delete(k);
+        for (const std::string& k : IndexKeys(rec)) Delete(&batch, k);
         if (!rec.body_sha256().empty() && bodies.insert(rec.body_sha256()).second) {
           body_owner.emplace_back(rec.seq(), rec.body_sha256());
         }
       }
-      batch.Delete(it->key());
+      Delete(&batch, SV(it->key()));
     }
     DARVOZA_RETURN_IF_ERROR(FromRocks(it->status(), "audit log read failed"));
   }
   // Bodies are stored once per hash and shared: one that a kept record names stays.
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    std::unique_ptr<rocksdb::Iterator> it = NewIterator('c', rocksdb::ReadOptions());
     const std::string prefix = RecordKey(0).substr(0, 1);
     for (it->Seek(RecordKey(through + 1)); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
@@ -627,14 +769,14 @@ absl::Status Store::PurgeThrough(const SealEntry& seal, const v1::SignedWitnessR
           "the body of record ", seq, " is not in the archive (exported without bodies?): "
           "purging would lose it"));
     }
-    batch.Delete(BodyKey(sha));
+    Delete(&batch, BodyKey(sha));
   }
   const uint64_t first_index = marker.has_value() ? marker->first_seal_index() : 1;
   for (uint64_t i = std::max<uint64_t>(first_index, 1); i <= seal.index; ++i) {
     DARVOZA_ASSIGN_OR_RETURN(auto s, GetSeal(i));
-    if (s.has_value()) batch.Delete(SealByLastSeqKey(s->seal.last_seq()));
-    batch.Delete(SealKey(i));
-    batch.Delete(ReceiptKey(i));
+    if (s.has_value()) Delete(&batch, SealByLastSeqKey(s->seal.last_seq()));
+    Delete(&batch, SealKey(i));
+    Delete(&batch, ReceiptKey(i));
   }
   v1::PurgeMarker m;
   m.set_last_purged_seq(through);
@@ -643,7 +785,7 @@ absl::Status Store::PurgeThrough(const SealEntry& seal, const v1::SignedWitnessR
   if (receipt != nullptr) *m.mutable_receipt() = *receipt;
   m.set_purged_at_unix_nanos(now_nanos);
   m.set_first_seal_index(seal.index + 1);
-  batch.Put(PurgeMarkerKey(), m.SerializeAsString());
+  Put(&batch, PurgeMarkerKey(), m.SerializeAsString());
   return Write(&batch, /*sync=*/true);
 }
 

@@ -1,18 +1,24 @@
 // Private: the RocksDB layout of an audit log, and the reads shared by writer and readers.
 //
-// Keys (one column family; every integer big-endian, so keys sort numerically):
-//   'c' seq                              -> serialized AuditRecord (the hashed bytes)
-//   'b' sha256                           -> body
-//   'm' len message_id seq               -> ""  (message id index)
-//   'k' len client time seq              -> ""  (client index)
-//   'v' len service time seq             -> ""  (service index)
-//   'x' len client len service time seq  -> ""  (client+service index)
-//   't' time seq                         -> ""  (time index)
-//   's' seal_index                       -> serialized SignedSeal (dense from 1)
-//   'S' last_seq                         -> seal_index
-//   'r' seal_index                       -> serialized SignedWitnessReceipt
-//   'P'                                  -> serialized PurgeMarker
-// Times are int64 Unix nanos with the sign bit flipped.
+// Keys (every integer big-endian, so keys sort numerically), by column family
+// (docs/design.md §7):
+//   default (the chain, sequential keys only):
+//     'c' seq                              -> serialized AuditRecord (the hashed bytes)
+//   "seals" (sequential, about one a second):
+//     's' seal_index                       -> serialized SignedSeal (dense from 1)
+//     'S' last_seq                         -> seal_index
+//     'r' seal_index                       -> serialized SignedWitnessReceipt
+//     'P'                                  -> serialized PurgeMarker
+//   "bodies":        'b' sha256            -> body
+//   "certificates":  'C' sha256            -> DER certificate a record references
+//   "message_ids":   'm' len message_id seq -> ""
+//   "clients":       'k' len client time seq -> ""
+//   "services":      'v' len service time seq -> ""
+//   "client_services": 'x' len client len service time seq -> ""
+//   "times":         't' time seq          -> ""
+// Times are int64 Unix nanos with the sign bit flipped. Each key's first byte names its family,
+// so a log of the previous layout (every key in the default family) is read and written with
+// every family handle pointing at the default family.
 #ifndef DARVOZA_AUDIT_INTERNAL_STORE_H_
 #define DARVOZA_AUDIT_INTERNAL_STORE_H_
 
@@ -30,6 +36,9 @@
 #include "proto/audit.pb.h"
 
 namespace rocksdb {
+class Iterator;
+struct ReadOptions;
+class ColumnFamilyHandle;
 class DB;
 class Env;
 class Statistics;
@@ -44,6 +53,7 @@ std::string SealKey(uint64_t index);
 std::string SealByLastSeqKey(uint64_t last_seq);
 std::string ReceiptKey(uint64_t index);
 std::string PurgeMarkerKey();
+std::string CertificateKey(absl::string_view sha256);
 // Index keys of one record (empty strings are skipped by the caller).
 std::vector<std::string> IndexKeys(const v1::AuditRecord& record);
 uint64_t DecodeU64(absl::string_view eight_bytes);
@@ -68,14 +78,23 @@ class Store {
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
   rocksdb::DB* db() { return db_.get(); }
+  // True for a log of the previous layout: one column family holds every key.
+  bool single_family() const { return single_family_; }
 
+  // Adds a put or delete of `key` to `batch`, in the family the key's first byte names.
+  void Put(rocksdb::WriteBatch* batch, absl::string_view key, absl::string_view value);
+  void Delete(rocksdb::WriteBatch* batch, absl::string_view key);
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key);
+  // Compaction and flushes of every family have settled (benchmarks and tests).
+  absl::Status WaitForCompactions();
 
   absl::StatusOr<StoredRecord> GetRecord(uint64_t seq);
   absl::StatusOr<std::vector<StoredRecord>> FindByMessageId(absl::string_view id);
   absl::StatusOr<std::vector<StoredRecord>> Find(const AuditQuery& query);
   absl::StatusOr<std::string> GetBody(absl::string_view sha256);
+  // The DER certificate stored under its SHA-256; NOT_FOUND when none is.
+  absl::StatusOr<std::string> GetCertificate(absl::string_view sha256);
 
   // The last record (seq, bytes), if any.
   absl::StatusOr<std::optional<StoredRecord>> LastRecord();
@@ -111,8 +130,16 @@ class Store {
                             int64_t now_nanos, const v1::AuditArchive& archive);
 
  private:
-  explicit Store(rocksdb::DB* db);
+  Store() = default;
+  rocksdb::ColumnFamilyHandle* FamilyOf(absl::string_view key) const;
+  std::unique_ptr<rocksdb::Iterator> NewIterator(char prefix, const rocksdb::ReadOptions& ro);
+
   std::unique_ptr<rocksdb::DB> db_;
+  bool single_family_ = false;
+  // Handles of the families other than the default, owned (closed before db_).
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // Family handle by a key's first byte (the default family for unknown bytes).
+  rocksdb::ColumnFamilyHandle* by_prefix_[256] = {};
 };
 
 }  // namespace darvoza::audit::internal

@@ -392,11 +392,7 @@ TEST_CASE("A log whose newest record does not parse opens only damaged, and refu
     REQUIRE((*log)->WitnessNow().ok());
   }
   {
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Options options;
-    REQUIRE(rocksdb::DB::Open(options, f.path, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    REQUIRE(db->Put(rocksdb::WriteOptions(), internal::RecordKey(4), std::string(12, '\xff')).ok());
+    REQUIRE(testing::PutRaw(f.path, internal::RecordKey(4), std::string(12, '\xff')).ok());
   }
   auto refused = AuditLog::Open(f.Options());
   CHECK(refused.status().code() == absl::StatusCode::kDataLoss);

@@ -77,7 +77,7 @@ class Tamper {
 
   absl::Status Put(uint64_t seq, const std::string& bytes) {
     rocksdb::WriteBatch batch;
-    batch.Put(internal::RecordKey(seq), bytes);
+    store_->Put(&batch, internal::RecordKey(seq), bytes);
     return store_->Write(&batch, /*sync=*/true);
   }
 
@@ -98,7 +98,7 @@ class Tamper {
   absl::StatusOr<uint64_t> Delete(uint64_t seq) {
     DARVOZA_RETURN_IF_ERROR(RecordBytes(seq).status());
     rocksdb::WriteBatch batch;
-    batch.Delete(internal::RecordKey(seq));
+    store_->Delete(&batch, internal::RecordKey(seq));
     DARVOZA_RETURN_IF_ERROR(store_->Write(&batch, true));
     return seq;
   }
@@ -107,8 +107,8 @@ class Tamper {
     DARVOZA_ASSIGN_OR_RETURN(std::string bytes_a, RecordBytes(a));
     DARVOZA_ASSIGN_OR_RETURN(std::string bytes_b, RecordBytes(b));
     rocksdb::WriteBatch batch;
-    batch.Put(internal::RecordKey(a), bytes_b);
-    batch.Put(internal::RecordKey(b), bytes_a);
+    store_->Put(&batch, internal::RecordKey(a), bytes_b);
+    store_->Put(&batch, internal::RecordKey(b), bytes_a);
     DARVOZA_RETURN_IF_ERROR(store_->Write(&batch, true));
     return std::min(a, b);
   }
@@ -117,7 +117,9 @@ class Tamper {
     DARVOZA_ASSIGN_OR_RETURN(uint64_t newest, Newest());
     if (from > newest) return absl::InvalidArgumentError("nothing to cut");
     rocksdb::WriteBatch batch;
-    for (uint64_t seq = from; seq <= newest; ++seq) batch.Delete(internal::RecordKey(seq));
+    for (uint64_t seq = from; seq <= newest; ++seq) {
+      store_->Delete(&batch, internal::RecordKey(seq));
+    }
     DARVOZA_RETURN_IF_ERROR(store_->Write(&batch, true));
     return from;
   }
@@ -132,8 +134,8 @@ class Tamper {
     forged.set_kind(v1::ADMIN_ACTION);
     forged.set_detail("forged after the last seal");
     rocksdb::WriteBatch batch;
-    batch.Put(internal::RecordKey(forged.seq()), forged.SerializeAsString());
-    for (const std::string& key : internal::IndexKeys(forged)) batch.Put(key, rocksdb::Slice());
+    store_->Put(&batch, internal::RecordKey(forged.seq()), forged.SerializeAsString());
+    for (const std::string& key : internal::IndexKeys(forged)) store_->Put(&batch, key, "");
     DARVOZA_RETURN_IF_ERROR(store_->Write(&batch, true));
     return forged.seq();
   }
@@ -142,9 +144,9 @@ class Tamper {
   absl::StatusOr<uint64_t> DropLastSeal(rocksdb::WriteBatch& batch) {
     DARVOZA_ASSIGN_OR_RETURN(auto seal, store_->LastSeal());
     if (!seal.has_value()) return absl::FailedPreconditionError("the log has no seal");
-    batch.Delete(internal::SealKey(seal->index));
-    batch.Delete(internal::SealByLastSeqKey(seal->seal.last_seq()));
-    batch.Delete(internal::ReceiptKey(seal->index));
+    store_->Delete(&batch, internal::SealKey(seal->index));
+    store_->Delete(&batch, internal::SealByLastSeqKey(seal->seal.last_seq()));
+    store_->Delete(&batch, internal::ReceiptKey(seal->index));
     return seal->seal.first_seq();
   }
 
@@ -168,7 +170,7 @@ class Tamper {
       stored.record.set_prev_hash(prev);
       stored.record.set_detail(absl::StrCat("rewritten ", seq));
       const std::string bytes = stored.record.SerializeAsString();
-      batch.Put(internal::RecordKey(seq), bytes);
+      store_->Put(&batch, internal::RecordKey(seq), bytes);
       prev = internal::RecordHash(prev, bytes);
     }
     DARVOZA_RETURN_IF_ERROR(store_->Write(&batch, true));

@@ -1,6 +1,10 @@
 #include "tests/audit/audit_test_util.h"
 
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <unistd.h>
+
+#include <functional>
 
 #include <thread>
 #include <utility>
@@ -8,8 +12,10 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "audit/internal/store.h"
 #include "common/crypto/hash.h"
 #include "common/identifiers.h"
+#include "common/status_macros.h"
 #include "proto/envelope.pb.h"
 #include "tests/test_support.h"
 
@@ -382,8 +388,64 @@ AppendRequest MakeRequest(uint64_t n, const std::string& body) {
   envelope.set_nonce(absl::StrCat("nonce-", n));
   r.set_envelope(envelope.SerializeAsString());
   r.set_signature(absl::StrCat("sig-", n));
+  // A signer chain as an exchange records it: the same few certificates in many records.
+  r.add_signer_cert_chain(absl::StrCat("leaf certificate of signer ", n % 3));
+  r.add_signer_cert_chain("issuing CA certificate");
   if (!body.empty()) request.body = body;
   return request;
+}
+
+namespace {
+
+absl::Status WriteRaw(const std::string& path,
+                      const std::function<void(internal::Store&, rocksdb::WriteBatch&)>& edit) {
+  internal::StoreOptions options;
+  options.path = path;
+  options.create_if_missing = false;
+  DARVOZA_ASSIGN_OR_RETURN(auto store, internal::Store::Open(options));
+  rocksdb::WriteBatch batch;
+  edit(*store, batch);
+  return store->Write(&batch, /*sync=*/true);
+}
+
+}  // namespace
+
+absl::Status PutRaw(const std::string& path, const std::string& key, const std::string& value) {
+  return WriteRaw(path, [&](internal::Store& store, rocksdb::WriteBatch& batch) {
+    store.Put(&batch, key, value);
+  });
+}
+
+absl::Status DeleteRaw(const std::string& path, const std::string& key) {
+  return WriteRaw(path, [&](internal::Store& store, rocksdb::WriteBatch& batch) {
+    store.Delete(&batch, key);
+  });
+}
+
+void WritePreviousLayoutLog(const std::string& path, uint64_t records) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(options, path, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string prev = internal::ZeroHash();
+  for (uint64_t seq = 1; seq <= records; ++seq) {
+    AppendRequest request = MakeRequest(seq, absl::StrCat("body of record ", seq));
+    v1::AuditRecord& r = request.record;  // the chain stays inline, as it was then
+    r.set_seq(seq);
+    r.set_prev_hash(prev);
+    r.set_time_unix_nanos(absl::ToUnixNanos(kTestStart) + static_cast<int64_t>(seq));
+    r.set_body_sha256(crypto::Sha256(*request.body));
+    r.set_body_length(request.body->size());
+    const std::string bytes = r.SerializeAsString();
+    rocksdb::WriteBatch batch;
+    REQUIRE(batch.Put(internal::RecordKey(seq), bytes).ok());
+    for (const std::string& k : internal::IndexKeys(r)) REQUIRE(batch.Put(k, "").ok());
+    REQUIRE(batch.Put(internal::BodyKey(r.body_sha256()), *request.body).ok());
+    REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+    prev = internal::RecordHash(prev, bytes);
+  }
+  REQUIRE(db->Close().ok());
 }
 
 Appenders::Appenders(AuditLog* log, int threads, uint64_t first_n) {

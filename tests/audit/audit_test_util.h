@@ -181,6 +181,17 @@ size_t CountLost(AuditQueries& log, const std::vector<Acked>& acked);
 size_t PowerCutRound(LogFixture& f, FaultFs& fs, rocksdb::Env* env, bool sync, bool seal,
                      size_t cut_after, uint64_t first_n, bool* verified);
 
+// Writes or deletes one key of a closed log through the store's own layout (as an attacker
+// with the files would).
+absl::Status PutRaw(const std::string& path, const std::string& key, const std::string& value);
+absl::Status DeleteRaw(const std::string& path, const std::string& key);
+
+// Writes, at `path`, the records 1..`records` (MakeRequest's, with bodies) of a log in the layout
+// before column families and certificate references, as that code wrote them: every key in the
+// default column family, the signer chain inline in each record. Seals and receipts have the
+// same keys and format in both layouts: the test has AuditLog make them.
+void WritePreviousLayoutLog(const std::string& path, uint64_t records);
+
 // Export everything the log (or reader) holds and verify it.
 VerifyReport VerifyStore(AuditQueries& queries, const VerifyOptions& options);
 

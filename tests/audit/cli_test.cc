@@ -118,10 +118,7 @@ TEST_CASE("darvoza audit: show, find, export, verify, prove, check-proof, purge"
     REQUIRE((*log)->WitnessNow().ok());
   }
   {
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), db, &raw).ok());
-    std::unique_ptr<rocksdb::DB> raw_db(raw);
-    REQUIRE(raw_db->Delete(rocksdb::WriteOptions(), internal::RecordKey(35)).ok());
+    REQUIRE(testing::DeleteRaw(db, internal::RecordKey(35)).ok());
   }
   Run bad = Darvoza(absl::StrCat("audit verify ", db, " --anchor ", d, "/anchor.pb"));
   INFO(bad.output);

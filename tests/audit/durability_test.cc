@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,8 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "audit/archive.h"
 #include "audit/audit_log.h"
+#include "common/grpc_thread.h"
 #include "common/faults.h"
 #include "tests/audit/audit_test_util.h"
 #include "tests/test_support.h"
@@ -150,6 +153,101 @@ TEST_CASE("Unwaited records are synced by the next waited batch, and only then",
     CHECK((*log)->head_seq() == kUnwaited + 1);
   } else {
     CHECK(CountLost(**log, acked) > 0);
+  }
+}
+
+// What a security server does (docs/design.md §7): the callbacks of waited appends, which
+// answer calls, are handed to gRPC's threads so the writer goes on to the next group commit.
+// Answered still means durable: 8 callers each wait for their answer and then append again
+// (a call each), the power goes out after a random number of answers, and every answered
+// record is there after recovery; no answer ran on the writer thread.
+TEST_CASE("Appends answered on gRPC threads were durable when answered, under concurrency",
+          "[audit][durability]") {
+  LogFixture f;
+  auto fs = std::make_shared<FaultFs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  std::mt19937 rng(20261201);
+  uint64_t next_n = 1;
+  for (int round = 0; round < 4; ++round) {
+    const size_t cut_after = 30 + rng() % 200;
+    INFO("round " << round << " cut after " << cut_after);
+    std::atomic<uint64_t> handed{0};
+    AuditLogOptions options = f.Options();
+    options.env = env.get();
+    options.run_completions = [&handed](std::function<void()> completions) {
+      ++handed;
+      RunOnGrpcThread(std::move(completions));
+    };
+    absl::Mutex mu;
+    std::vector<Acked> acked;
+    std::thread::id writer;
+    std::atomic<int> on_writer{0};
+    {
+      auto log = AuditLog::Open(options);
+      REQUIRE(log.ok());
+      {
+        // An unwaited append's callback runs on the writer thread: learn which thread it is.
+        AppendRequest probe = MakeRequest(next_n++);
+        probe.wait_durable = false;
+        absl::Notification seen;
+        bool probe_ok = false;
+        (*log)->Append(std::move(probe), [&](absl::StatusOr<AppendResult> r) {
+          probe_ok = r.ok();
+          writer = std::this_thread::get_id();
+          seen.Notify();
+        });
+        seen.WaitForNotification();
+        REQUIRE(probe_ok);
+      }
+      std::atomic<bool> stop{false};
+      std::vector<std::thread> callers;
+      for (int t = 0; t < 8; ++t) {
+        callers.emplace_back([&, first = next_n + t] {
+          for (uint64_t n = first; !stop; n += 8) {
+            absl::Notification answered;
+            (*log)->Append(MakeRequest(n, absl::StrCat("body-", n)),
+                           [&, n](absl::StatusOr<AppendResult> r) {
+                             if (std::this_thread::get_id() == writer) ++on_writer;
+                             if (r.ok()) {
+                               absl::MutexLock l(&mu);
+                               acked.push_back(Acked{r->seq, absl::StrCat("msg-", n)});
+                             }
+                             answered.Notify();
+                           });
+            answered.WaitForNotification();
+          }
+        });
+      }
+      {
+        absl::MutexLock l(&mu);
+        auto enough = [&]() { return acked.size() >= cut_after; };
+        mu.Await(absl::Condition(&enough));
+      }
+      fs->Freeze();  // the power goes out
+      stop = true;
+      for (std::thread& t : callers) t.join();  // each waited for its last answer
+      log->reset();
+    }
+    next_n += 100000;
+    fs->ApplyCut();
+    AuditLogOptions recover = f.Options();
+    recover.env = env.get();
+    auto log = AuditLog::Open(recover);
+    REQUIRE(log.ok());
+    std::vector<Acked> answered;
+    {
+      absl::MutexLock l(&mu);
+      answered = acked;
+    }
+    CHECK(answered.size() >= cut_after);
+    CHECK(CountLost(**log, answered) == 0);
+    CHECK(on_writer.load() == 0);
+    CHECK(handed.load() > 0);
+    VerifyOptions verify = f.pki.Options();
+    verify.allow_unwitnessed_seals = true;
+    VerifyReport report = testing::VerifyStore(**log, verify);
+    INFO(report.ToText());
+    CHECK(report.ok);
   }
 }
 

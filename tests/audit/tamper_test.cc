@@ -1,8 +1,7 @@
 // Tampering with a stored audit log is detected by verification, which names the first bad
 // record: a changed body byte, a changed client id in an envelope, a deleted record, two
 // records swapped, the tail cut off and re-sealed, a forged seal, a seal signed by another key.
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
 
 #include <filesystem>
 #include <string>
@@ -42,14 +41,16 @@ struct SealedLog {
   }
 
   // A copy of the log to tamper with, opened raw.
-  std::unique_ptr<rocksdb::DB> Copy(const std::string& name) {
+  std::unique_ptr<internal::Store> Copy(const std::string& name) {
     const std::string to = f.dir + "/" + name;
     std::filesystem::copy(f.path, to, std::filesystem::copy_options::recursive);
     copies.push_back(to);
-    rocksdb::DB* db = nullptr;
-    rocksdb::Options options;
-    REQUIRE(rocksdb::DB::Open(options, to, &db).ok());
-    return std::unique_ptr<rocksdb::DB>(db);
+    internal::StoreOptions options;
+    options.path = to;
+    options.create_if_missing = false;
+    auto store = internal::Store::Open(options);
+    REQUIRE(store.ok());
+    return *std::move(store);
   }
 
   VerifyReport Verify(const std::string& name, const VerifyOptions& options) {
@@ -59,16 +60,21 @@ struct SealedLog {
     return testing::VerifyStore(**reader, options);
   }
 
-  static std::string Get(rocksdb::DB* db, const std::string& key) {
-    std::string value;
-    REQUIRE(db->Get(rocksdb::ReadOptions(), key, &value).ok());
-    return value;
+  static std::string Get(internal::Store* db, const std::string& key) {
+    auto value = db->Get(key);
+    REQUIRE(value.ok());
+    REQUIRE(value->has_value());
+    return **value;
   }
-  static void Put(rocksdb::DB* db, const std::string& key, const std::string& value) {
-    REQUIRE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+  static void Put(internal::Store* db, const std::string& key, const std::string& value) {
+    rocksdb::WriteBatch batch;
+    db->Put(&batch, key, value);
+    REQUIRE(db->Write(&batch, /*sync=*/false).ok());
   }
-  static void Delete(rocksdb::DB* db, const std::string& key) {
-    REQUIRE(db->Delete(rocksdb::WriteOptions(), key).ok());
+  static void Delete(internal::Store* db, const std::string& key) {
+    rocksdb::WriteBatch batch;
+    db->Delete(&batch, key);
+    REQUIRE(db->Write(&batch, /*sync=*/false).ok());
   }
 
   LogFixture f;

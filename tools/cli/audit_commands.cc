@@ -175,6 +175,11 @@ void PrintRecord(AuditQueries& log, const StoredRecord& r, bool json) {
     std::cout << "  envelope     " << rec.envelope().size() << " bytes, sha256 "
               << Hex(crypto::Sha256(rec.envelope())) << "\n";
   }
+  for (const std::string& sha : rec.signer_cert_sha256()) {
+    const bool stored = log.GetCertificate(sha).ok();
+    std::cout << "  signer cert  sha256 " << Hex(sha) << (stored ? " (stored)" : " (MISSING)")
+              << "\n";
+  }
   if (!rec.body_sha256().empty()) {
     const bool stored = log.GetBody(rec.body_sha256()).ok();
     std::cout << "  body         " << rec.body_length() << " bytes, sha256 "
