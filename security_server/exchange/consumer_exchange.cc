@@ -8,6 +8,8 @@
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "common/outside_values.h"
+#include "common/status_macros.h"
+#include "security_server/exchange/protocol_version.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/metrics.h"
 
@@ -112,6 +114,7 @@ absl::Status ConsumerExchange::PrepareRoute(const std::optional<v1::SecurityServ
   envelope_.set_body_sha256(crypto::Sha256(body_));
   envelope_.set_body_length(body_.size());
   *envelope_.mutable_consumer_server() = core_->node().self;
+  envelope_.set_protocol_version(kProtocolVersion);
 
   auto candidates = core_->pool().Candidates(*conf_, envelope_.service().subsystem(),
                                              pinned.has_value() ? &*pinned : nullptr);
@@ -252,6 +255,8 @@ absl::Status ConsumerExchange::VerifyResponse() {
   if (!response_.ParseFromString(signed_response_.envelope())) {
     return invalid("the provider's response envelope is unreadable");
   }
+  DARVOZA_RETURN_IF_ERROR(CheckProtocolVersion(response_.protocol_version(),
+                                               faults::kClientInvalidProtocolVersion));
   if (response_.request_hash() !=
       RequestHashFor(envelope_, signed_request_.envelope(), body_)) {
     return invalid("the response's request hash does not match the request sent");

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/keys.h"
+#include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
 #include "common/identifiers.h"
 #include "proto/envelope.pb.h"
@@ -194,6 +195,68 @@ TEST_CASE("Provider: every check refuses with its own fault and the backend is n
   int refusals = 0;
   for (const auto& r : *records) refusals += r.record.kind() == v1::REFUSAL ? 1 : 0;
   CHECK(refusals >= 9);
+}
+
+// MakeEnvelope builds the previous release's format: no protocol_version field at all.
+TEST_CASE("Provider: a previous-version request gets a previous-version answer; a newer "
+          "version is refused",
+          "[exchange][provider][version]") {
+  TwoAgencies a;
+  auto stub = StubAs(*a.consumer, *a.provider);
+  auto provider_identity =
+      a.provider->node->services().keys->SigningSigner(*ParseMemberId(kTaxMember));
+  REQUIRE(provider_identity.ok());
+
+  // What a previous-release consumer SS checks: an ordinary signature by the provider member
+  // over the response envelope, the request hash, and no field it does not know.
+  auto expect_answer = [&](const v1::SignedMessage& request, uint32_t version) {
+    Answer answer = Send(*stub, request);
+    INFO(answer.status.error_message() << " " << answer.fault);
+    REQUIRE(answer.status.ok());
+    CHECK_FALSE(answer.response.signature().has_batch_proof());
+    CHECK(answer.response.signature().batch_root().empty());
+    CHECK(crypto::VerifyWithContext(provider_identity->cert->public_key(),
+                                    crypto::SignatureContext::kResponse,
+                                    answer.response.envelope(),
+                                    answer.response.signature().value())
+              .ok());
+    v1::ResponseEnvelope response;
+    REQUIRE(response.ParseFromString(answer.response.envelope()));
+    CHECK(response.protocol_version() == version);
+    CHECK(response.request_hash() == crypto::Sha256(request.envelope()));
+    CHECK(response.grpc_status_code() == 0);
+  };
+
+  v1::SignedMessage previous = Request(a);
+  {
+    v1::Envelope sent;
+    REQUIRE(sent.ParseFromString(previous.envelope()));
+    REQUIRE(sent.protocol_version() == 0);
+  }
+  expect_answer(previous, 0);
+  expect_answer(Request(a, [](v1::Envelope& e) { e.set_protocol_version(1); }), 1);
+  CHECK(a.backend.hits() == 2);
+
+  for (uint32_t too_new : {2u, 1000u}) {
+    Answer answer = Send(*stub, Request(a, [&](v1::Envelope& e) {
+                           e.set_protocol_version(too_new);
+                         }));
+    INFO(answer.status.error_message());
+    CHECK(answer.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(answer.fault == "Server.ServerProxy.InvalidProtocolVersion");
+  }
+  CHECK(a.backend.hits() == 2);
+  // Logged as refusals, with the fault.
+  auto records = a.provider->node->services().audit->Find(audit::AuditQuery{});
+  REQUIRE(records.ok());
+  int refused = 0;
+  for (const auto& r : *records) {
+    if (r.record.kind() == v1::REFUSAL &&
+        r.record.fault_code() == "Server.ServerProxy.InvalidProtocolVersion") {
+      ++refused;
+    }
+  }
+  CHECK(refused == 2);
 }
 
 TEST_CASE("Provider: TLS handshakes from outside the federation are refused and counted",
