@@ -149,8 +149,9 @@ void ConsumerExchange::SendToNextProvider() {
                  "cannot serialize the envelope"));
     return;
   }
-  auto signed_request =
-      SignMessage(identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_);
+  auto signed_request = core_->SignEnvelope(
+      identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_,
+      AcceptsBatchSignatures(peer_->protocol_version()));
   if (!signed_request.ok()) {
     Refuse(WithFault(signed_request.status(), faults::kInternalError));
     return;
@@ -232,6 +233,7 @@ void ConsumerExchange::OnProviderDone(const grpc::Status& status) {
     Refuse(verified);
     return;
   }
+  peer_->NoteProtocolVersion(response_.protocol_version());
   v1::AuditRecord record =
       SignedMessageRecord(v1::RESPONSE_IN, envelope_, signed_response_, peer_->entry().id());
   record.set_body_sha256(response_.body_sha256());  // checked against the body by VerifyResponse

@@ -501,8 +501,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 FormatMemberId(envelope_.service().subsystem().member()))));
       return;
     }
-    auto signed_response = SignMessage(*identity, crypto::SignatureContext::kResponse,
-                                       response.SerializeAsString(), std::move(body));
+    auto signed_response = core_->SignEnvelope(
+        *identity, crypto::SignatureContext::kResponse, response.SerializeAsString(),
+        std::move(body), AcceptsBatchSignatures(envelope_.protocol_version()));
     if (!signed_response.ok()) {
       Refuse(WithFault(signed_response.status(), faults::kInternalError));
       return;
