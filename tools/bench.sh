@@ -308,9 +308,9 @@ for pid in rss_before:
     print(f"security server {pid}: RSS idle before {mib(rss_before[pid]):.1f} MiB, "
           f"idle after {mib(rss_after.get(pid, 0)):.1f} MiB, peak {mib(rss_peak.get(pid, 0)):.1f} MiB")
 print()
-print(f"{'path':12} {'body':>6} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8}"
+print(f"{'path':15} {'body':>6} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8}"
       f" {'proxy CPU':>10} {'backend CPU':>11} {'vs direct':>9} {'vs nginx':>8}")
-print(f"{'':12} {'':>6} {'':>4} {'':>9} {'':>8} {'':>8} {'us/call':>10} {'us/call':>11}")
+print(f"{'':15} {'':>6} {'':>4} {'':>9} {'':>8} {'':>8} {'us/call':>10} {'us/call':>11}")
 fmt = lambda v: "-" if v is None else f"{v:.0f}"
 for r in rows:
     name, body, c, l = r["name"], r["body_bytes"], r["concurrency"], r["load"]
@@ -330,7 +330,7 @@ for r in rows:
         r["signings_per_call"] = per_call
         err += (f"  batch {mean(c_sig):.1f}/{mean(p_sig):.1f}, {per_call:.2f} signings/call"
                 f" ({per_call * l['calls_per_second']:.0f}/s)")
-    print(f"{name:12} {body:>6} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8}"
+    print(f"{name:15} {body:>6} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8}"
           f" {l['p99_us']:>8} {fmt(r['proxy_cpu_us_per_call']):>10}"
           f" {fmt(r['backend_cpu_us_per_call']):>11} {vs_direct:>9} {vs_nginx:>8}{err}")
 if audit:
