@@ -47,7 +47,7 @@ std::vector<MessageToSign> Items(const std::vector<std::string>& envelopes,
   return items;
 }
 
-TEST_CASE("SignBatch: one message is an ordinary signature; several share one root",
+TEST_CASE("SignBatch: one message is an ordinary signature, several share one root",
           "[signature][batch]") {
   Key key = NewKey();
   for (size_t n : {1, 2, 3, 5, 8, 64, 256}) {

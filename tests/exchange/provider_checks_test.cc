@@ -199,7 +199,7 @@ TEST_CASE("Provider: every check refuses with its own fault and the backend is n
 }
 
 // MakeEnvelope builds the previous release's format: no protocol_version field at all.
-TEST_CASE("Provider: a previous-version request gets a previous-version answer; a newer "
+TEST_CASE("Provider: a previous-version request gets a previous-version answer, a newer "
           "version is refused",
           "[exchange][provider][version]") {
   TwoAgencies a;
@@ -287,7 +287,7 @@ std::vector<v1::SignedMessage> BatchRequests(
   return out;
 }
 
-TEST_CASE("Provider: batch-signed requests are answered; hostile batch proofs are refused",
+TEST_CASE("Provider: batch-signed requests are answered, hostile batch proofs are refused",
           "[exchange][provider][batch]") {
   TwoAgencies a;
   auto stub = StubAs(*a.consumer, *a.provider);
