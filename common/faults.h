@@ -43,6 +43,10 @@ inline constexpr absl::string_view kInvalidSignature = "Server.ServerProxy.Inval
 inline constexpr absl::string_view kReplayedMessage = "Server.ServerProxy.ReplayedMessage";
 inline constexpr absl::string_view kServiceFailed = "Server.ServerProxy.ServiceFailed";
 inline constexpr absl::string_view kTimeout = "Server.ServerProxy.Timeout";
+inline constexpr absl::string_view kInvalidProtocolVersion =
+    "Server.ServerProxy.InvalidProtocolVersion";
+inline constexpr absl::string_view kClientInvalidProtocolVersion =
+    "Server.ClientProxy.InvalidProtocolVersion";
 inline constexpr absl::string_view kWitnessHeadMismatch = "Server.Registry.WitnessHeadMismatch";
 inline constexpr absl::string_view kTooManyPendingRequests =
     "Server.Registry.TooManyPendingRequests";
@@ -57,7 +61,8 @@ inline constexpr absl::string_view kAll[] = {
     kNotAuthorized, kNetworkError, kSslAuthenticationFailed, kConfigurationExpired,
     kInvalidConfiguration, kClientInvalidSignature, kUnsupportedCall, kAccessDenied,
     kServerSslAuthenticationFailed, kWrongTargetServer, kInvalidMessage, kInvalidSignature,
-    kReplayedMessage, kServiceFailed, kTimeout, kWitnessHeadMismatch, kTooManyPendingRequests,
+    kReplayedMessage, kServiceFailed, kTimeout, kInvalidProtocolVersion,
+    kClientInvalidProtocolVersion, kWitnessHeadMismatch, kTooManyPendingRequests,
     kAuditLogFailure, kInternalError};
 
 // Whether `fault` is one of kAll.

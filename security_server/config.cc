@@ -37,7 +37,8 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
                          "registry_addresses", "conf_poll_interval_seconds",
                          "renewal_margin_days", "renewal_margin_seconds",
                          "renewal_check_interval_seconds", "expiry_warning_days",
-                         "tls_refresh_seconds", log::kLogLevelKey, DARVOZA_CONNECTION_LIMIT_KEYS}));
+                         "tls_refresh_seconds", "batch_signatures", log::kLogLevelKey,
+                         DARVOZA_CONNECTION_LIMIT_KEYS}));
   SsConfig config;
   DARVOZA_RETURN_IF_ERROR(toml.String("data_dir", &config.data_dir));
   DARVOZA_RETURN_IF_ERROR(toml.String("server_id", &config.server_id));
@@ -61,6 +62,7 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
   DARVOZA_RETURN_IF_ERROR(toml.Integer("renewal_check_interval_seconds", 1, 86400, &check));
   DARVOZA_RETURN_IF_ERROR(toml.Integer("expiry_warning_days", 1, 3650, &warn_days));
   DARVOZA_RETURN_IF_ERROR(toml.Integer("tls_refresh_seconds", 1, 3600, &refresh));
+  DARVOZA_RETURN_IF_ERROR(toml.Bool("batch_signatures", &config.batch_signatures));
   DARVOZA_RETURN_IF_ERROR(ReadConnectionLimits(toml, &config.connection_limits));
   DARVOZA_RETURN_IF_ERROR(log::ReadLogLevel(toml, &config.log_level));
   config.conf_poll_interval = absl::Seconds(poll);
@@ -147,6 +149,7 @@ std::string FormatSsConfig(const SsConfig& c) {
                   absl::ToInt64Seconds(c.renewal_check_interval), "\n",
                   "expiry_warning_days = ", absl::ToInt64Hours(c.expiry_warning) / 24, "\n",
                   "tls_refresh_seconds = ", c.tls_refresh_seconds, "\n");
+  if (!c.batch_signatures) absl::StrAppend(&out, "batch_signatures = false\n");
   if (c.log_level) {
     absl::StrAppend(&out, log::kLogLevelKey, " = ", q(std::string(log::LevelName(*c.log_level))),
                     "\n");

@@ -25,6 +25,8 @@
 //   expiry_warning_days = 45              # status/log warnings this long before expiry
 //   tls_refresh_seconds = 5               # how often gRPC re-reads the TLS key/certificate
 //   log_level = "info"                    # debug, info, warn, error; re-read on SIGHUP
+//   batch_signatures = true               # sign what queued under load with one signature
+//                                         # (docs/design.md §8); false: one per message
 #ifndef DARVOZA_SECURITY_SERVER_CONFIG_H_
 #define DARVOZA_SECURITY_SERVER_CONFIG_H_
 
@@ -59,6 +61,7 @@ struct SsConfig {
   absl::Duration renewal_check_interval = absl::Hours(1);
   absl::Duration expiry_warning = absl::Hours(24 * 45);
   int tls_refresh_seconds = 5;
+  bool batch_signatures = true;
   ConnectionLimits connection_limits;  // every port (common/grpc_server.h)
   std::optional<log::Level> log_level;  // absent: info (or --log-level)
 

@@ -65,6 +65,9 @@ MetricHelp SsMetricsHelp() {
        "1 for each reason health is NOT_SERVING now (no_configuration, configuration_expired, "
        "audit_log_cannot_write, maintenance)."},
       {"darvoza_ss_provider_calls_total", "SS-to-SS calls received."},
+      {"darvoza_ss_signature_batch_size",
+       "Envelopes covered by each signing: 1 for an ordinary signature, more for a batch "
+       "signature (sum / count is the mean batch size)."},
       {"darvoza_ss_provider_channels", "Channels open to provider security servers."},
       {"darvoza_ss_provider_exchanges_ok_total", "Provider exchanges answered."},
       {"darvoza_ss_provider_refusals_total", "Provider exchanges refused, by fault."},

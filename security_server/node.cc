@@ -256,6 +256,7 @@ absl::Status Node::Open() {
   services_.audit = audit_.get();
   services_.client_auth = client_auth_.get();
   services_.metrics = metrics_.get();
+  services_.batch_signatures = config_.batch_signatures;
   DARVOZA_ASSIGN_OR_RETURN(exchange_, CreateExchange(services_));
 
   AdminServiceDeps deps;

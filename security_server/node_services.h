@@ -54,6 +54,7 @@ struct NodeServices {
   // Authenticate(claimed subsystem, call context, tls_port).
   ClientAuthenticator* client_auth;
   MetricsRegistry* metrics;  // counters/gauges by name, rendered on the ops port
+  bool batch_signatures = true;  // SsConfig::batch_signatures
 };
 
 // Implemented by security_server/exchange/. A node linked without it gets a default

@@ -16,11 +16,18 @@
 # durable audit write waits for one), and a steady-state audit run: appends to a large log
 # (built once by darvoza-audit-bulk and reused) against a fresh one, judged by compaction bytes
 # and CPU per record. Servers run on CPU 0, load generators on CPU 1 (2-core machines).
+# For each gRPC load through Darvoza it also prints the security servers' signature batching
+# (docs/design.md §8), from their darvoza_ss_signature_batch_size metric: the mean number of
+# envelopes per signing and the ECDSA signings per call of both SSs together.
 # Prints a table and writes JSON.
 #
 # Usage: tools/bench.sh [--build-dir DIR] [--seconds N] [--quick] [--json FILE]
 #                       [--audit-log DIR] [--audit-records N] [--audit-steady M]
+#                       [--compare-batching] [--concurrency "C1 C2 ..."]
 #   --quick          1 KiB only, concurrency 1 and 128, 2 s per load, a 200,000-record log
+#   --compare-batching  a second federation with batch_signatures = false, measured beside
+#                    the first in the same run (rows darvoza-nobatch)
+#   --concurrency    the concurrencies to load with (default "1 16 128 256")
 #   --json FILE      where to write the results (default: bench.json in the current directory)
 #   --audit-log DIR  the large log, reused between runs (default: build/bench-audit-log)
 #   --audit-records  records in the large log (default 10,000,000; 0 skips the audit run)
@@ -37,6 +44,7 @@ json_out="$PWD/bench.json"
 audit_log="$root/build/bench-audit-log"
 audit_records=10000000
 audit_steady=200000
+compare_batching=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
@@ -47,11 +55,14 @@ while [ $# -gt 0 ]; do
     --audit-log) audit_log=$2; shift 2 ;;
     --audit-records) audit_records=$2; shift 2 ;;
     --audit-steady) audit_steady=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compare-batching) compare_batching=1; shift ;;
+    --concurrency) concurrencies_set=$2; shift 2 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
+concurrencies=${concurrencies_set:-$concurrencies}
 "$root/tools/install-deps.sh" nginx-light >&2
 if [ -z "$build_dir" ]; then
   build_dir=$("$root/tools/build.sh" --release | tail -n 1)
@@ -89,6 +100,32 @@ for _ in $(seq 1 600); do [ -s "$work/fed.env" ] && break; sleep 0.1; done
 # shellcheck disable=SC1091
 source "$work/fed.env"
 ss_pids=$(pgrep -f "darvoza-ss --config $DEMO_WORK" | tr '\n' ' ')
+listen_address() {  # data_dir name: an address from a daemon's listen.json
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1] + "/listen.json"))[sys.argv[2]])' "$1" "$2"
+}
+metrics_urls="http://$(listen_address "$DEMO_WORK/ss2" metrics)/metrics http://$(listen_address "$DEMO_WORK/ss1" metrics)/metrics"
+if [ "$compare_batching" = 1 ]; then
+  echo "Starting a second demo federation, batch_signatures = false, on CPU 0..."
+  taskset -c 0 "$root/tools/demo.sh" --build-dir "$build_dir" --env-file "$work/fed-nobatch.env" \
+    --ss-setting "batch_signatures = false" >"$work/demo-nobatch.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 600); do [ -s "$work/fed-nobatch.env" ] && break; sleep 0.1; done
+  [ -s "$work/fed-nobatch.env" ] || { cat "$work/demo-nobatch.log"; echo "bench.sh: the second federation did not start" >&2; exit 1; }
+  nobatch_work=$(sed -n 's/^DEMO_WORK=//p' "$work/fed-nobatch.env")
+  nobatch_client_port=$(sed -n 's/^DEMO_CLIENT_PORT=//p' "$work/fed-nobatch.env")
+  nobatch_ss_pids=$(pgrep -f "darvoza-ss --config $nobatch_work" | tr '\n' ' ')
+  nobatch_backend_pid=$(pgrep -f "darvoza-example-backend.*$nobatch_work" | head -n 1)
+  nobatch_metrics_urls="http://$(listen_address "$nobatch_work/ss2" metrics)/metrics http://$(listen_address "$nobatch_work/ss1" metrics)/metrics"
+fi
+# "messages signings" of each security server (consumer first), from its batch size histogram.
+signings() {
+  local url
+  for url in "$@"; do
+    curl -sf "$url" | awk '$1 == "darvoza_ss_signature_batch_size_sum" {s = $2}
+                           $1 == "darvoza_ss_signature_batch_size_count" {c = $2}
+                           END {printf "%d %d ", s, c}'
+  done
+}
 backend_pid=$(pgrep -f "darvoza-example-backend.*$DEMO_WORK" | head -n 1)
 civil_pid=$(pgrep -f "darvoza-example-civil-registry.*$DEMO_WORK" | head -n 1)
 
@@ -179,7 +216,13 @@ results="$work/results.jsonl"
 : >"$results"
 measure() {  # name body concurrency target [load options...]
   local name=$1 body=$2 conc=$3 target=$4; shift 4
-  local out
+  local out urls="" before="" after="" batching=""
+  case "$name" in
+    darvoza) urls=$metrics_urls ;;
+    darvoza-nobatch) urls=$nobatch_metrics_urls ;;
+  esac
+  # shellcheck disable=SC2086
+  [ -z "$urls" ] || before=$(signings $urls)
   if [[ $name == rest-* ]]; then
     out=$(taskset -c 1 "$rest_load" --url "$target" --concurrency "$conc" --seconds "$seconds" \
       --warmup "$warmup" --body-bytes "$body" "$@" || true)
@@ -188,7 +231,13 @@ measure() {  # name body concurrency target [load options...]
       --warmup "$warmup" --body-bytes "$body" "$@" || true)
   fi
   [ -n "$out" ] || out='{"calls": 0, "errors": -1, "calls_per_second": 0, "p50_us": 0, "p90_us": 0, "p99_us": 0, "server_cpu_seconds": {}}'
-  echo "{\"name\": \"$name\", \"body_bytes\": $body, \"concurrency\": $conc, \"load\": $out}" >>"$results"
+  if [ -n "$urls" ]; then
+    # shellcheck disable=SC2086
+    after=$(signings $urls)
+    # Over warm-up and load: envelopes signed and signings, per SS (consumer, provider).
+    batching=$(echo "$before $after" | awk '{printf ", \"signatures\": {\"consumer\": {\"messages\": %d, \"signings\": %d}, \"provider\": {\"messages\": %d, \"signings\": %d}}", $5-$1, $6-$2, $7-$3, $8-$4}')
+  fi
+  echo "{\"name\": \"$name\", \"body_bytes\": $body, \"concurrency\": $conc, \"load\": $out$batching}" >>"$results"
   echo "  $name body=$body c=$conc: $out"
 }
 ss_cpu="ss=$(csv $ss_pids)"
@@ -198,6 +247,11 @@ for body in $bodies; do
     measure direct "$body" "$c" "$DEMO_BACKEND" --cpu "backend=$backend_pid"
     measure darvoza "$body" "$c" "$DEMO_CLIENT_PORT" --client "$DEMO_CLIENT" \
       --service "$DEMO_SERVICE" --cpu "$ss_cpu" --cpu "backend=$backend_pid"
+    if [ "$compare_batching" = 1 ]; then
+      measure darvoza-nobatch "$body" "$c" "$nobatch_client_port" --client "$DEMO_CLIENT" \
+        --service "$DEMO_SERVICE" --cpu "ss=$(csv $nobatch_ss_pids)" \
+        --cpu "backend=$nobatch_backend_pid"
+    fi
     measure nginx "$body" "$c" "127.0.0.1:$hop_a" --cpu "proxy=$(csv $nginx_pids)" \
       --cpu "backend=$backend_pid"
     measure rest-direct "$body" "$c" "http://$DEMO_CIVIL/echo" --cpu "backend=$civil_pid"
@@ -254,9 +308,9 @@ for pid in rss_before:
     print(f"security server {pid}: RSS idle before {mib(rss_before[pid]):.1f} MiB, "
           f"idle after {mib(rss_after.get(pid, 0)):.1f} MiB, peak {mib(rss_peak.get(pid, 0)):.1f} MiB")
 print()
-print(f"{'path':12} {'body':>6} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8}"
+print(f"{'path':15} {'body':>6} {'conc':>4} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8}"
       f" {'proxy CPU':>10} {'backend CPU':>11} {'vs direct':>9} {'vs nginx':>8}")
-print(f"{'':12} {'':>6} {'':>4} {'':>9} {'':>8} {'':>8} {'us/call':>10} {'us/call':>11}")
+print(f"{'':15} {'':>6} {'':>4} {'':>9} {'':>8} {'':>8} {'us/call':>10} {'us/call':>11}")
 fmt = lambda v: "-" if v is None else f"{v:.0f}"
 for r in rows:
     name, body, c, l = r["name"], r["body_bytes"], r["concurrency"], r["load"]
@@ -266,7 +320,17 @@ for r in rows:
     vs_direct = f"{l['calls_per_second'] / direct:.2f}" if direct else "-"
     vs_nginx = f"{l['calls_per_second'] / nginx:.2f}" if nginx and name != "nginx" else ""
     err = f"  ({l['errors']} errors)" if l.get("errors") else ""
-    print(f"{name:12} {body:>6} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8}"
+    sig = r.get("signatures")
+    if sig:
+        c_sig, p_sig = sig["consumer"], sig["provider"]
+        mean = lambda s: s["messages"] / s["signings"] if s["signings"] else 0
+        per_call = ((c_sig["signings"] + p_sig["signings"]) / c_sig["messages"]
+                    if c_sig["messages"] else 0)
+        r["mean_batch"] = {"consumer": mean(c_sig), "provider": mean(p_sig)}
+        r["signings_per_call"] = per_call
+        err += (f"  batch {mean(c_sig):.1f}/{mean(p_sig):.1f}, {per_call:.2f} signings/call"
+                f" ({per_call * l['calls_per_second']:.0f}/s)")
+    print(f"{name:15} {body:>6} {c:>4} {l['calls_per_second']:>9.0f} {l['p50_us']:>8}"
           f" {l['p99_us']:>8} {fmt(r['proxy_cpu_us_per_call']):>10}"
           f" {fmt(r['backend_cpu_us_per_call']):>11} {vs_direct:>9} {vs_nginx:>8}{err}")
 if audit:

@@ -10,11 +10,14 @@
 # Ctrl-C (which stops what it started).
 #
 # Usage: tools/demo.sh [--build-dir DIR] [--once] [--keep] [--env-file FILE]
+#                      [--ss-setting 'KEY = VALUE']...
 #   --build-dir DIR  use binaries already built in DIR (no build)
 #   --once           stop everything after the summary
 #   --keep           keep the working directory (logs, data) afterwards
 #   --env-file FILE  write the federation's addresses as shell variables once it is up
 #                    (tools/bench.sh drives the running federation with them)
+#   --ss-setting     a line added to both security servers' ss.toml, e.g.
+#                    'batch_signatures = false' (tools/bench.sh compares with it)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -22,13 +25,16 @@ build_dir=""
 once=0
 keep=0
 env_file=""
+ss_settings=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build_dir=$2; shift 2 ;;
     --once) once=1; shift ;;
     --keep) keep=1; shift ;;
     --env-file) env_file=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --ss-setting) ss_settings+=("$2"); shift 2 ;;
+    # The comment block at the top of this file, without its '#'.
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -120,6 +126,7 @@ init_ss() {
   run "$darvoza" ss init --data-dir "$work/$name" --anchor "$work/registry/anchor.bin" \
     --server-id "$id" --ss-listen "127.0.0.1:$ss_port" --client-listen "127.0.0.1:$client_port" \
     --client-tls-listen "127.0.0.1:0" --ops-listen "127.0.0.1:0" --rest-listen "127.0.0.1:$rest_port"
+  for setting in "${ss_settings[@]}"; do echo "$setting" >>"$work/$name/ss.toml"; done
   # Looks once: the request stays PENDING (exit status 3) until the administrator decides.
   run "$darvoza" ss register --data-dir "$work/$name" || true
 }

@@ -8,6 +8,8 @@
 #include "common/grpc_status.h"
 #include "common/identifiers.h"
 #include "common/outside_values.h"
+#include "common/status_macros.h"
+#include "security_server/exchange/protocol_version.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/metrics.h"
 
@@ -112,6 +114,7 @@ absl::Status ConsumerExchange::PrepareRoute(const std::optional<v1::SecurityServ
   envelope_.set_body_sha256(crypto::Sha256(body_));
   envelope_.set_body_length(body_.size());
   *envelope_.mutable_consumer_server() = core_->node().self;
+  envelope_.set_protocol_version(kProtocolVersion);
 
   auto candidates = core_->pool().Candidates(*conf_, envelope_.service().subsystem(),
                                              pinned.has_value() ? &*pinned : nullptr);
@@ -146,8 +149,9 @@ void ConsumerExchange::SendToNextProvider() {
                  "cannot serialize the envelope"));
     return;
   }
-  auto signed_request =
-      SignMessage(identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_);
+  auto signed_request = core_->SignEnvelope(
+      identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_,
+      AcceptsBatchSignatures(peer_->protocol_version()));
   if (!signed_request.ok()) {
     Refuse(WithFault(signed_request.status(), faults::kInternalError));
     return;
@@ -229,6 +233,7 @@ void ConsumerExchange::OnProviderDone(const grpc::Status& status) {
     Refuse(verified);
     return;
   }
+  peer_->NoteProtocolVersion(response_.protocol_version());
   v1::AuditRecord record =
       SignedMessageRecord(v1::RESPONSE_IN, envelope_, signed_response_, peer_->entry().id());
   record.set_body_sha256(response_.body_sha256());  // checked against the body by VerifyResponse
@@ -252,6 +257,8 @@ absl::Status ConsumerExchange::VerifyResponse() {
   if (!response_.ParseFromString(signed_response_.envelope())) {
     return invalid("the provider's response envelope is unreadable");
   }
+  DARVOZA_RETURN_IF_ERROR(CheckProtocolVersion(response_.protocol_version(),
+                                               faults::kClientInvalidProtocolVersion));
   if (response_.request_hash() !=
       RequestHashFor(envelope_, signed_request_.envelope(), body_)) {
     return invalid("the response's request hash does not match the request sent");

@@ -15,10 +15,16 @@
 namespace darvoza::ss {
 namespace {
 
+exchange::ExchangeOptions OptionsFor(const NodeServices& node) {
+  exchange::ExchangeOptions options;
+  options.batch_signatures = node.batch_signatures;
+  return options;
+}
+
 class ExchangeImpl final : public Exchange {
  public:
   explicit ExchangeImpl(const NodeServices& node)
-      : core_(node, exchange::ExchangeOptions()),
+      : core_(node, OptionsFor(node)),
         provider_(&core_),
         provider_fallback_(&core_),
         plaintext_client_(&core_, /*tls_port=*/false),

@@ -24,7 +24,22 @@ ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
                                            node.metrics)),
       replay_(node.state, node.clock, options.replay_window),
       exchange_metrics_(node.metrics),
+      batch_signer_([sizes = &node.metrics->Histogram("darvoza_ss_signature_batch_size", {},
+                                                      {1, 2, 4, 8, 16, 32, 64, 128, 256})](
+                        size_t n) { sizes->Observe(static_cast<double>(n)); }),
       http_client_(HttpClient::Create(options.http_backend_threads)) {}
+
+absl::StatusOr<v1::SignedMessage> ExchangeCore::SignEnvelope(const SigningIdentity& identity,
+                                                           crypto::SignatureContext context,
+                                                           std::string envelope_bytes,
+                                                           std::string body,
+                                                           bool peer_accepts_batch) {
+  auto signature = batch_signer_.Sign(identity.signer, context, envelope_bytes,
+                                      peer_accepts_batch && options_.batch_signatures);
+  if (!signature.ok()) return signature.status();
+  return PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
+                           std::move(body));
+}
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
                          bool wait, std::function<void(absl::Status)> done) {

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/batch_signer.h"
 #include "common/http_client.h"
 #include "proto/audit.pb.h"
 #include "security_server/exchange/provider_pool.h"
@@ -61,6 +62,9 @@ struct ExchangeOptions {
   absl::Duration backend_connect_timeout = absl::Seconds(5);
   // Threads that call HTTP backends (each holds one blocking call). Default: 8.
   int http_backend_threads = 8;
+  // Sign in batches what queues while a member's key is busy (docs/design.md §8); false: one
+  // ordinary signature per message. Default: true.
+  bool batch_signatures = true;
 };
 
 class ExchangeCore {
@@ -97,6 +101,15 @@ class ExchangeCore {
   // Calls HTTP backends (http:// and https:// services).
   HttpClient& http_client() { return *http_client_; }
 
+  // Signs `envelope_bytes` with `identity` under `context` and packs the signed message: in a
+  // batch with the other envelopes waiting for the same key (docs/design.md §8) when
+  // `peer_accepts_batch` and the options allow it, else with an ordinary signature. Blocks for
+  // at most the signing in progress and its own. Errors are the signer's.
+  absl::StatusOr<v1::SignedMessage> SignEnvelope(const SigningIdentity& identity,
+                                                 crypto::SignatureContext context,
+                                                 std::string envelope_bytes, std::string body,
+                                                 bool peer_accepts_batch);
+
  private:
   const NodeServices node_;
   const ExchangeOptions options_;
@@ -104,6 +117,7 @@ class ExchangeCore {
   std::shared_ptr<ProviderPool> pool_;
   ReplayGuard replay_;
   ExchangeMetrics exchange_metrics_;
+  BatchSigner batch_signer_;
   absl::Mutex backends_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
       ABSL_GUARDED_BY(backends_mu_);

@@ -25,6 +25,7 @@
 #include "common/status_macros.h"
 #include "proto/exchange.pb.h"
 #include "security_server/exchange/envelope_checks.h"
+#include "security_server/exchange/protocol_version.h"
 #include "security_server/global_conf_client.h"
 #include "security_server/local_state.h"
 #include "security_server/metrics.h"
@@ -115,6 +116,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
                    "the request envelope is unreadable");
     }
+    // First: what the other fields mean depends on the version.
+    DARVOZA_RETURN_IF_ERROR(
+        CheckProtocolVersion(envelope_.protocol_version(), faults::kInvalidProtocolVersion));
     DARVOZA_RETURN_IF_ERROR(ValidateSubsystemId(envelope_.client()));
     DARVOZA_RETURN_IF_ERROR(ValidateServiceId(envelope_.service()));
     DARVOZA_RETURN_IF_ERROR(ValidateSecurityServerId(envelope_.consumer_server()));
@@ -486,6 +490,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     response.set_created_at_unix_nanos(absl::ToUnixNanos(core_->node().clock->Now()));
     *response.mutable_provider_server() = core_->node().self;
     *response.mutable_service() = envelope_.service();
+    // The consumer's own version: a previous-release consumer reads the answer as it always
+    // did (and the field stays absent for version 0).
+    response.set_protocol_version(envelope_.protocol_version());
 
     auto identity = core_->node().keys->SigningSigner(envelope_.service().subsystem().member());
     if (!identity.ok()) {
@@ -494,8 +501,9 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 FormatMemberId(envelope_.service().subsystem().member()))));
       return;
     }
-    auto signed_response = SignMessage(*identity, crypto::SignatureContext::kResponse,
-                                       response.SerializeAsString(), std::move(body));
+    auto signed_response = core_->SignEnvelope(
+        *identity, crypto::SignatureContext::kResponse, response.SerializeAsString(),
+        std::move(body), AcceptsBatchSignatures(envelope_.protocol_version()));
     if (!signed_response.ok()) {
       Refuse(WithFault(signed_response.status(), faults::kInternalError));
       return;

@@ -64,6 +64,10 @@ class ProviderPeer {
   uint64_t accepted_handshakes() const { return accepted_handshakes_.load(); }
   // The certificate of the last accepted handshake, or null.
   std::shared_ptr<const crypto::Certificate> accepted_certificate() const;
+  // The protocol version of this provider's last verified answer (0 until one came): what
+  // the consumer may send it (security_server/exchange/protocol_version.h).
+  void NoteProtocolVersion(uint32_t version) { protocol_version_.store(version); }
+  uint32_t protocol_version() const { return protocol_version_.load(); }
 
  private:
   friend class ProviderPool;
@@ -73,6 +77,7 @@ class ProviderPeer {
   std::unique_ptr<v1::SecurityServerExchange::Stub> stub_;
   std::atomic<int64_t> last_refusal_nanos_{0};
   std::atomic<uint64_t> accepted_handshakes_{0};
+  std::atomic<uint32_t> protocol_version_{0};
   mutable absl::Mutex cert_mu_;
   std::shared_ptr<const crypto::Certificate> accepted_cert_ ABSL_GUARDED_BY(cert_mu_);
   // Guarded by the pool's mutex.

@@ -21,15 +21,22 @@ absl::Status Unauthenticated(absl::string_view message) {
 absl::StatusOr<v1::SignedMessage> SignMessage(const SigningIdentity& identity,
                                               crypto::SignatureContext context,
                                               std::string envelope_bytes, std::string body) {
-  auto signature = identity.signer->Sign(context, envelope_bytes);
+  const MessageToSign item{context, envelope_bytes};
+  auto signature = SignBatch(*identity.signer, {item});  // one item: an ordinary signature
   if (!signature.ok()) return signature.status();
+  return PackSignedMessage(identity, std::move(signature->front()), std::move(envelope_bytes),
+                           std::move(body));
+}
+
+v1::SignedMessage PackSignedMessage(const SigningIdentity& identity, v1::Signature signature,
+                                    std::string envelope_bytes, std::string body) {
   v1::SignedMessage message;
   message.set_envelope(std::move(envelope_bytes));
   v1::Signature* sig = message.mutable_signature();
+  *sig = std::move(signature);
   sig->set_algorithm(identity.signer->algorithm() == crypto::KeyAlgorithm::kEd25519
                          ? v1::ED25519
                          : v1::ECDSA_P256_SHA256);
-  sig->set_value(*std::move(signature));
   if (identity.cert != nullptr) sig->set_signer_cert_sha256(identity.cert->sha256());
   for (const std::string& der : identity.cert_chain_der) message.add_signer_cert_chain(der);
   message.set_body(std::move(body));
@@ -104,13 +111,10 @@ absl::Status SignedMessageVerifier::Verify(const v1::SignedMessage& message,
                                            const v1::GlobalConf& conf, absl::Time now) {
   auto cert = CheckedSigner(message, signer, conf, now);
   if (!cert.ok()) return cert.status();
-  absl::Status signature = crypto::VerifyWithContext(
-      (*cert)->public_key(), context, message.envelope(), message.signature().value());
-  if (!signature.ok()) {
-    return Unauthenticated(absl::StrCat("signature over the ",
-                                        crypto::ContextTag(context),
-                                        " envelope does not verify"));
-  }
+  absl::Status signature =
+      VerifyMessageSignature((*cert)->public_key(), (*cert)->sha256(), context,
+                             message.envelope(), message.signature(), &verified_roots_);
+  if (!signature.ok()) return Unauthenticated(signature.message());
   if (message.body().size() != body_length || crypto::Sha256(message.body()) != body_sha256) {
     return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidMessage,
                  "the body does not match the signed body hash and length");

@@ -27,17 +27,23 @@
 #include "absl/time/time.h"
 #include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
+#include "common/message_signature.h"
 #include "proto/envelope.pb.h"
 #include "proto/globalconf.pb.h"
 #include "security_server/key_store.h"
 
 namespace darvoza::ss::exchange {
 
-// Signs `envelope_bytes` with `identity` under `context` and packs it with the certificate
-// chain and the inline body. Errors are the signer's.
+// Signs `envelope_bytes` with `identity` under `context` (an ordinary signature) and packs it
+// with the certificate chain and the inline body. Errors are the signer's.
 absl::StatusOr<v1::SignedMessage> SignMessage(const SigningIdentity& identity,
                                               crypto::SignatureContext context,
                                               std::string envelope_bytes, std::string body);
+
+// Packs `signature` (by `identity`'s key over `envelope_bytes`, ordinary or batch) with the
+// envelope, the inline body, the key's algorithm and certificate chain.
+v1::SignedMessage PackSignedMessage(const SigningIdentity& identity, v1::Signature signature,
+                                    std::string envelope_bytes, std::string body);
 
 // The request hash a gRPC call's response carries: SHA-256 of the request's envelope bytes.
 std::string RequestHash(absl::string_view envelope_bytes);
@@ -61,7 +67,8 @@ class SignedMessageVerifier {
   SignedMessageVerifier(const SignedMessageVerifier&) = delete;
   SignedMessageVerifier& operator=(const SignedMessageVerifier&) = delete;
 
-  // OK when `message` is signed under `context` by a certificate with CN member:<signer> that
+  // OK when `message` is signed under `context` (ordinarily or in a batch,
+  // common/message_signature.h) by a certificate with CN member:<signer> that
   // chains to an approved CA of `conf`, is not revoked there and is valid at `now`, and an
   // inline body (if any) has SHA-256 `body_sha256` and length `body_length`.
   // UNAUTHENTICATED for every signature or certificate failure (the message says which),
@@ -80,6 +87,8 @@ class SignedMessageVerifier {
       absl::Time now);
 
   crypto::CertificateCache certificates_;
+  // Batch roots whose signature verified, by signer certificate.
+  VerifiedBatchRoots verified_roots_;
   absl::Mutex mu_;
   // Leaf SHA-256 -> configuration serial at which its chain was verified.
   absl::flat_hash_map<std::string, uint64_t> verified_ ABSL_GUARDED_BY(mu_);

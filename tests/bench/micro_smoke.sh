@@ -6,7 +6,8 @@ bin=$1
 cases=(BM_EcdsaSign BM_EcdsaVerify BM_EcdsaSignFreshContext BM_Sha256/1024 BM_Sha512/1024
        BM_MerkleRootAndProofs/8 BM_MerkleVerifyInclusion/8 BM_AuditAppendBatch/4
        BM_AuditAppendExchangePairs/4 BM_AuditAppendUnwaited/16 BM_ProviderParse/1024
-       BM_ProviderVerify BM_ProviderCheckBody/1024 BM_ConsumerPackSignedMessage/1024)
+       BM_ProviderVerify BM_ProviderCheckBody/1024 BM_ConsumerPackSignedMessage/1024
+       BM_BatchSign/8 BM_VerifyBatchedCachedRoot/8 BM_VerifyBatchedUncached/8)
 filter="^($(IFS='|'; echo "${cases[*]}"))(/real_time)?\$"
 out=$(TMPDIR=${TMPDIR:-/tmp} "$bin" --benchmark_filter="$filter" --benchmark_min_time=0.01 \
   --benchmark_format=json)

@@ -17,8 +17,10 @@
 #include "common/clock.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/keys.h"
+#include "common/crypto/signer.h"
 #include "common/crypto/x509.h"
 #include "common/identifiers.h"
+#include "common/message_signature.h"
 #include "proto/envelope.pb.h"
 #include "proto/example_agency.grpc.pb.h"
 #include "proto/exchange.grpc.pb.h"
@@ -194,6 +196,163 @@ TEST_CASE("Provider: every check refuses with its own fault and the backend is n
   int refusals = 0;
   for (const auto& r : *records) refusals += r.record.kind() == v1::REFUSAL ? 1 : 0;
   CHECK(refusals >= 9);
+}
+
+// MakeEnvelope builds the previous release's format: no protocol_version field at all.
+TEST_CASE("Provider: a previous-version request gets a previous-version answer, a newer "
+          "version is refused",
+          "[exchange][provider][version]") {
+  TwoAgencies a;
+  auto stub = StubAs(*a.consumer, *a.provider);
+  auto provider_identity =
+      a.provider->node->services().keys->SigningSigner(*ParseMemberId(kTaxMember));
+  REQUIRE(provider_identity.ok());
+
+  // What a previous-release consumer SS checks: an ordinary signature by the provider member
+  // over the response envelope, the request hash, and no field it does not know.
+  auto expect_answer = [&](const v1::SignedMessage& request, uint32_t version) {
+    Answer answer = Send(*stub, request);
+    INFO(answer.status.error_message() << " " << answer.fault);
+    REQUIRE(answer.status.ok());
+    CHECK_FALSE(answer.response.signature().has_batch_proof());
+    CHECK(answer.response.signature().batch_root().empty());
+    CHECK(crypto::VerifyWithContext(provider_identity->cert->public_key(),
+                                    crypto::SignatureContext::kResponse,
+                                    answer.response.envelope(),
+                                    answer.response.signature().value())
+              .ok());
+    v1::ResponseEnvelope response;
+    REQUIRE(response.ParseFromString(answer.response.envelope()));
+    CHECK(response.protocol_version() == version);
+    CHECK(response.request_hash() == crypto::Sha256(request.envelope()));
+    CHECK(response.grpc_status_code() == 0);
+  };
+
+  v1::SignedMessage previous = Request(a);
+  {
+    v1::Envelope sent;
+    REQUIRE(sent.ParseFromString(previous.envelope()));
+    REQUIRE(sent.protocol_version() == 0);
+  }
+  expect_answer(previous, 0);
+  expect_answer(Request(a, [](v1::Envelope& e) { e.set_protocol_version(1); }), 1);
+  CHECK(a.backend.hits() == 2);
+
+  for (uint32_t too_new : {2u, 1000u}) {
+    Answer answer = Send(*stub, Request(a, [&](v1::Envelope& e) {
+                           e.set_protocol_version(too_new);
+                         }));
+    INFO(answer.status.error_message());
+    CHECK(answer.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(answer.fault == "Server.ServerProxy.InvalidProtocolVersion");
+  }
+  CHECK(a.backend.hits() == 2);
+  // Logged as refusals, with the fault.
+  auto records = a.provider->node->services().audit->Find(audit::AuditQuery{});
+  REQUIRE(records.ok());
+  int refused = 0;
+  for (const auto& r : *records) {
+    if (r.record.kind() == v1::REFUSAL &&
+        r.record.fault_code() == "Server.ServerProxy.InvalidProtocolVersion") {
+      ++refused;
+    }
+  }
+  CHECK(refused == 2);
+}
+
+// Requests of `a` signed as one batch by the consumer member's key, as a consumer SS under
+// load sends them; `change` may alter each signature after signing.
+std::vector<v1::SignedMessage> BatchRequests(
+    TwoAgencies& a, size_t n, const std::function<void(size_t, v1::Signature&)>& change = nullptr) {
+  auto identity =
+      a.consumer->node->services().keys->SigningSigner(*ParseMemberId(kBenefitsMember));
+  REQUIRE(identity.ok());
+  std::vector<std::string> envelopes;
+  std::vector<std::string> bodies(n);
+  std::vector<MessageToSign> items;
+  for (size_t i = 0; i < n; ++i) {
+    v1::Envelope envelope = MakeEnvelope(a, &bodies[i]);
+    envelope.set_protocol_version(1);
+    envelopes.push_back(envelope.SerializeAsString());
+  }
+  for (const std::string& e : envelopes) items.push_back({crypto::SignatureContext::kRequest, e});
+  auto signatures = SignBatch(*identity->signer, items);
+  REQUIRE(signatures.ok());
+  std::vector<v1::SignedMessage> out;
+  for (size_t i = 0; i < n; ++i) {
+    if (change) change(i, (*signatures)[i]);
+    out.push_back(ss::exchange::PackSignedMessage(*identity, (*signatures)[i], envelopes[i],
+                                                  bodies[i]));
+  }
+  return out;
+}
+
+TEST_CASE("Provider: batch-signed requests are answered, hostile batch proofs are refused",
+          "[exchange][provider][batch]") {
+  TwoAgencies a;
+  auto stub = StubAs(*a.consumer, *a.provider);
+  auto expect_refused = [&](const v1::SignedMessage& message, const std::string& what) {
+    Answer answer = Send(*stub, message);
+    INFO(what << ": " << answer.status.error_code() << " " << answer.fault << ": "
+              << answer.status.error_message());
+    CHECK(answer.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(answer.fault == "Server.ServerProxy.InvalidSignature");
+  };
+
+  // Every message of a real batch passes (the root's signature is checked once, then cached).
+  std::vector<v1::SignedMessage> batch = BatchRequests(a, 5);
+  for (const v1::SignedMessage& m : batch) {
+    REQUIRE(m.signature().batch_proof().tree_size() == 5);
+    Answer answer = Send(*stub, m);
+    INFO(answer.status.error_message() << " " << answer.fault);
+    CHECK(answer.status.ok());
+  }
+  CHECK(a.backend.hits() == 5);
+
+  expect_refused(BatchRequests(a, 4, [](size_t, v1::Signature& s) {
+                   std::string* hash = s.mutable_batch_proof()->mutable_path(0);
+                   (*hash)[5] = static_cast<char>((*hash)[5] ^ 0x40);
+                 })[1],
+                 "a proof that does not lead to the root");
+  {
+    // A root signed with the right key but under the request context.
+    auto identity =
+        a.consumer->node->services().keys->SigningSigner(*ParseMemberId(kBenefitsMember));
+    REQUIRE(identity.ok());
+    expect_refused(BatchRequests(a, 4,
+                                 [&](size_t, v1::Signature& s) {
+                                   auto value = identity->signer->Sign(
+                                       crypto::SignatureContext::kRequest,
+                                       BatchRootStatement(s.batch_root(),
+                                                          s.batch_proof().tree_size()));
+                                   REQUIRE(value.ok());
+                                   s.set_value(*value);
+                                 })[2],
+                   "a root signed under the wrong context");
+  }
+  expect_refused(BatchRequests(a, 4,
+                               [](size_t, v1::Signature& s) {
+                                 s.mutable_batch_proof()->set_leaf_index(4);
+                               })[0],
+                 "a leaf index outside the tree");
+  expect_refused(BatchRequests(a, 4,
+                               [](size_t, v1::Signature& s) {
+                                 s.mutable_batch_proof()->set_tree_size(kMaxSignatureBatch + 1);
+                               })[0],
+                 "a tree size over the limit");
+  expect_refused(BatchRequests(a, 4,
+                               [](size_t, v1::Signature& s) {
+                                 s.mutable_batch_proof()->add_path(crypto::Sha256("x"));
+                               })[3],
+                 "a proof path too long");
+  {
+    // A valid proof, but of another message of the same batch.
+    std::vector<v1::SignedMessage> other = BatchRequests(a, 3);
+    v1::SignedMessage swapped = other[0];
+    *swapped.mutable_signature() = other[1].signature();
+    expect_refused(swapped, "a valid proof for another message");
+  }
+  CHECK(a.backend.hits() == 5);
 }
 
 TEST_CASE("Provider: TLS handshakes from outside the federation are refused and counted",

@@ -939,6 +939,7 @@ TEST_CASE("Security: a provider SS's signed answer that cannot be passed on is r
     std::function<void(v1::ResponseEnvelope&)> change;
     bool resign;  // false: the change breaks the provider member's signature
     crypto::SignatureContext context = crypto::SignatureContext::kResponse;
+    std::string fault;  // when not the default for the case
   };
   auto add = [](google::protobuf::RepeatedPtrField<v1::MetadataEntry>* to, const char* key,
                 const std::string& value) {
@@ -975,6 +976,9 @@ TEST_CASE("Security: a provider SS's signed answer that cannot be passed on is r
        false},
       {"signed under the request context",
        [](v1::ResponseEnvelope&) {}, true, crypto::SignatureContext::kRequest},
+      {"a protocol version newer than the consumer speaks",
+       [](v1::ResponseEnvelope& r) { r.set_protocol_version(2); }, true,
+       crypto::SignatureContext::kResponse, "Server.ClientProxy.InvalidProtocolVersion"},
   };
   const Case* current = nullptr;
   absl::Mutex mu;
@@ -1004,7 +1008,10 @@ TEST_CASE("Security: a provider SS's signed answer that cannot be passed on is r
     Answer answer = CallGeneric(channel, kTaxMethod, hostile, TaxRequestBody());
     INFO(k.name << ": " << answer.status.error_code() << " " << answer.fault << " "
                 << answer.status.error_message());
-    if (k.resign && k.context == crypto::SignatureContext::kResponse) {
+    if (!k.fault.empty()) {
+      CHECK(answer.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+      CHECK(answer.fault == k.fault);
+    } else if (k.resign && k.context == crypto::SignatureContext::kResponse) {
       CHECK(answer.status.error_code() == grpc::StatusCode::UNAVAILABLE);
       CHECK(answer.fault == "Server.ServerProxy.ServiceFailed");
     } else {
