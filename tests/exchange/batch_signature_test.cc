@@ -99,8 +99,17 @@ int VerifyLoggedSignatures(Federation::SecurityServer& ss) {
     ++messages;
     v1::Signature signature;
     REQUIRE(signature.ParseFromString(r.signature()));
-    REQUIRE(r.signer_cert_chain_size() > 0);
-    auto cert = crypto::Certificate::FromDer(r.signer_cert_chain(0));
+    // The log keeps each certificate once and the record its SHA-256 (docs/design.md §7).
+    std::string leaf_der;
+    if (r.signer_cert_chain_size() > 0) {
+      leaf_der = r.signer_cert_chain(0);
+    } else {
+      REQUIRE(r.signer_cert_sha256_size() > 0);
+      auto stored_cert = ss.node->services().audit->GetCertificate(r.signer_cert_sha256(0));
+      REQUIRE(stored_cert.ok());
+      leaf_der = *stored_cert;
+    }
+    auto cert = crypto::Certificate::FromDer(leaf_der);
     REQUIRE(cert.ok());
     INFO("record " << stored.seq);
     CHECK(VerifyMessageSignature((*cert)->public_key(), (*cert)->sha256(), context,
