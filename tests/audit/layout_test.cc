@@ -97,7 +97,7 @@ TEST_CASE("A new log keeps the chain apart from its indexes, bodies, seals and c
   CHECK(report.records == 30);
 }
 
-TEST_CASE("Certificates are stored once; records reference them and the hash covers that",
+TEST_CASE("Certificates are stored once, records reference them and the hash covers that",
           "[audit][layout]") {
   LogFixture f;
   auto log = AuditLog::Open(f.Options());
