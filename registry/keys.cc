@@ -88,15 +88,17 @@ absl::Status WriteAnchorFile(const std::string& path, const v1::ConfigurationAnc
   return WriteFileAtomically(path, anchor.SerializeAsString(), 0644);
 }
 
+absl::Status CheckAnchorAddress(absl::string_view address) {
+  absl::StatusOr<HostPort> parsed = ParseDialAddress(address);
+  if (parsed.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("registry address '", absl::CHexEscape(address),
+                                                 "' is not host:port: ",
+                                                 parsed.status().message()));
+}
+
 absl::StatusOr<v1::ConfigurationAnchor> InitRegistry(const InitOptions& options) {
   // Checked before anything is written: a bad address must not leave a half-made data dir.
-  for (const auto& a : options.registry_addresses) {
-    if (absl::StatusOr<HostPort> parsed = ParseDialAddress(a); !parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("registry address '", absl::CHexEscape(a),
-                                                     "' is not host:port: ",
-                                                     parsed.status().message()));
-    }
-  }
+  for (const auto& a : options.registry_addresses) DARVOZA_RETURN_IF_ERROR(CheckAnchorAddress(a));
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   absl::Status part = ValidateIdentifierPart(options.instance);
   if (!part.ok()) {

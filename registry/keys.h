@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/admin_token.h"
 #include "common/clock.h"
 #include "common/crypto/keys.h"
@@ -64,6 +65,11 @@ absl::Status CreateConfSigningKey(const std::string& data_dir, const std::string
 
 // Writes `anchor` to `path` atomically (temporary file + rename), mode 0644.
 absl::Status WriteAnchorFile(const std::string& path, const v1::ConfigurationAnchor& anchor);
+
+// A registry address for the anchor, which every security server dials: ParseDialAddress
+// (common/host_port.h). INVALID_ARGUMENT quoting the address (escaped) and saying why.
+// `registry init` and `anchor set-addresses` share it.
+absl::Status CheckAnchorAddress(absl::string_view address);
 
 // The admin token file is read by common/admin_token.h (one rule for both daemons).
 using ::darvoza::ReadAdminToken;

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -998,10 +997,8 @@ absl::StatusOr<v1::ConfigurationAnchor> Registry::SetAnchorAddresses(
                  "give between 1 and 16 registry addresses");
   }
   for (const auto& a : addresses) {
-    if (absl::StatusOr<HostPort> parsed = ParseDialAddress(a); !parsed.ok()) {
-      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest,
-                   absl::StrCat("registry address '", absl::CHexEscape(a),
-                                "' is not host:port: ", parsed.status().message()));
+    if (absl::Status valid = CheckAnchorAddress(a); !valid.ok()) {
+      return Fault(absl::StatusCode::kInvalidArgument, faults::kInvalidRequest, valid.message());
     }
   }
   v1::ConfigurationAnchor result;

@@ -87,7 +87,8 @@ absl::StatusOr<SsConfig> ParseSsConfig(absl::string_view toml_text) {
         {"ops_listen", &config.ops_listen}}) {
     if (address->empty()) continue;
     if (auto parsed = ParseHostPort(*address); !parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("ss config: ", key, " '", *address,
+      return absl::InvalidArgumentError(absl::StrCat("ss config: ", key, " '",
+                                                     absl::CHexEscape(*address),
                                                      "' is not host:port: ",
                                                      parsed.status().message()));
     }
