@@ -19,7 +19,9 @@ constexpr absl::string_view kClientPrefix = "c/";
 constexpr absl::string_view kServicePrefix = "s/";
 constexpr absl::string_view kAclPrefix = "a/";
 constexpr absl::string_view kGroupPrefix = "g/";
-constexpr absl::string_view kKvPrefix = "x/";
+// Security servers before the in-memory replay window (docs/design-changes.md) kept every seen
+// nonce under this prefix; Load drops them.
+constexpr absl::string_view kStoredNoncePrefix = "x/";
 // A CA bundle (the system's is ~200 KiB), a client certificate chain or a key.
 constexpr size_t kMaxBackendPemBytes = 1 << 20;
 
@@ -136,7 +138,14 @@ absl::Status LocalState::Load() {
   DARVOZA_RETURN_IF_ERROR(ParseAll(store_, kServicePrefix, &services_));
   DARVOZA_RETURN_IF_ERROR(ParseAll(store_, kAclPrefix, &acl_));
   DARVOZA_RETURN_IF_ERROR(ParseAll(store_, kGroupPrefix, &groups_));
-  return absl::OkStatus();
+  constexpr size_t kPage = 10000;
+  while (true) {
+    DARVOZA_ASSIGN_OR_RETURN(auto rows, store_->Scan(kStoredNoncePrefix, kPage));
+    if (rows.empty()) return absl::OkStatus();
+    StateBatch batch;
+    for (auto& row : rows) batch.Delete(std::move(row.first));
+    DARVOZA_RETURN_IF_ERROR(store_->Write(batch, /*sync=*/false));
+  }
 }
 
 // --- Clients.
@@ -423,38 +432,6 @@ std::vector<v1::LocalGroup> LocalState::ListGroups() const {
   std::vector<v1::LocalGroup> out;
   for (const auto& [name, group] : groups_) out.push_back(group);
   return out;
-}
-
-// --- Generic key-value space.
-
-absl::Mutex& LocalState::KvShard(absl::string_view key) {
-  return kv_mu_[absl::HashOf(key) % kKvShards];
-}
-
-absl::StatusOr<bool> LocalState::PutIfAbsent(absl::string_view key, absl::string_view value,
-                                             bool sync) {
-  std::string full = absl::StrCat(kKvPrefix, key);
-  absl::MutexLock lock(&KvShard(key));
-  DARVOZA_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->Get(full));
-  if (existing.has_value()) return false;
-  StateBatch batch;
-  batch.Put(std::move(full), std::string(value));
-  DARVOZA_RETURN_IF_ERROR(store_->Write(batch, sync));
-  return true;
-}
-
-absl::Status LocalState::Delete(absl::string_view key) {
-  StateBatch batch;
-  batch.Delete(absl::StrCat(kKvPrefix, key));
-  absl::MutexLock lock(&KvShard(key));
-  return store_->Write(batch, /*sync=*/false);
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LocalState::ScanPrefix(
-    absl::string_view prefix, size_t limit) const {
-  DARVOZA_ASSIGN_OR_RETURN(auto rows, store_->Scan(absl::StrCat(kKvPrefix, prefix), limit));
-  for (auto& row : rows) row.first.erase(0, kKvPrefix.size());
-  return rows;
 }
 
 }  // namespace darvoza::ss

@@ -1,8 +1,7 @@
 // LocalState: what an administrator configured on this security server — the subsystems it
 // hosts (with their IS authentication mode), the services they offer and where the backends
-// are, access rights (default deny), local groups — plus a small generic key-value space for the
-// exchange (its replay-window nonces). Everything lives in the StateStore, so it survives
-// restarts; reads are served from an in-memory copy.
+// are, access rights (default deny), local groups. Everything lives in the StateStore, so it
+// survives restarts; reads are served from an in-memory copy.
 //
 //   DARVOZA_ASSIGN_OR_RETURN(auto state, LocalState::Open(store.get()));
 //   DARVOZA_ASSIGN_OR_RETURN(v1::LocalService svc, state->LookupService(service_id));
@@ -92,17 +91,6 @@ class LocalState {
   absl::Status RemoveGroupMember(const v1::LocalGroupId& id, const v1::SubsystemId& member);
   std::vector<v1::LocalGroup> ListGroups() const;
 
-  // --- Generic key-value space for the exchange (keys live under an internal prefix).
-  // Stores `value` under `key` unless present. true when stored, false when the key existed.
-  // Atomic with respect to other PutIfAbsent calls. `sync`: fsync the WAL before returning.
-  absl::StatusOr<bool> PutIfAbsent(absl::string_view key, absl::string_view value,
-                                   bool sync = false);
-  absl::Status Delete(absl::string_view key);
-  // (key, value) pairs whose key starts with `prefix` (keys returned without the internal
-  // prefix), in key order, at most `limit` (0: all).
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanPrefix(
-      absl::string_view prefix, size_t limit = 0) const;
-
  private:
   explicit LocalState(StateStore* store);
   absl::Status Load();
@@ -113,11 +101,6 @@ class LocalState {
   std::map<std::string, v1::LocalService> services_ ABSL_GUARDED_BY(mu_);  // subsystem/code
   std::map<std::string, v1::AclEntry> acl_ ABSL_GUARDED_BY(mu_);  // service key + '\n' + subject
   std::map<std::string, v1::LocalGroup> groups_ ABSL_GUARDED_BY(mu_);      // by name
-  // Serialise PutIfAbsent and Delete per key: the key's hash picks the shard, so requests with
-  // different nonces (the replay guard's keys) rarely wait for each other's get+put.
-  static constexpr size_t kKvShards = 16;
-  absl::Mutex& KvShard(absl::string_view key);
-  std::array<absl::Mutex, kKvShards> kv_mu_;
 };
 
 }  // namespace darvoza::ss

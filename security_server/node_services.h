@@ -47,8 +47,7 @@ struct NodeServices {
   // for each hosted member.
   KeyStore* keys;
   // Services (LookupService), IsAllowed(client, service, conf) per ACL + local/global groups,
-  // client subsystems hosted here + their IS auth mode (GetClient), and a generic KV for the
-  // exchange's nonce store: PutIfAbsent/Delete/ScanPrefix.
+  // client subsystems hosted here + their IS auth mode (GetClient).
   LocalState* state;
   audit::AuditLog* audit;  // may be null until wired
   // Authenticate(claimed subsystem, call context, tls_port).

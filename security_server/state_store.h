@@ -3,9 +3,9 @@
 // registry's store on RocksDB — docs/design-changes.md records the departure.
 //
 // Keys are byte strings with a namespace prefix chosen by the caller (LocalState uses "c/",
-// "s/", "a/", "g/", "x/"...). Writes are atomic batches; `sync` decides whether the WAL is
-// fsynced before returning (administrative changes are; the exchange's nonces need not be,
-// since a process crash never loses RocksDB's page-cache writes).
+// "s/", "a/", "g/"...). Writes are atomic batches; `sync` decides whether the WAL is fsynced
+// before returning (administrative changes are; a write that may be lost to a power cut need
+// not be, since a process crash never loses RocksDB's page-cache writes).
 //
 // Thread-safe (RocksDB is).
 #ifndef DARVOZA_SECURITY_SERVER_STATE_STORE_H_

@@ -65,6 +65,16 @@ cleanup() {
   local status=$?
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$status" != 0 ]; then
+    # Where it stopped and what the daemons said last: a failure on a CI machine is read from
+    # this output alone.
+    echo "demo.sh: stopped with status $status in step: ${current_step:-before step 1}" >&2
+    for log in "$work"/*.log; do
+      [ -f "$log" ] || continue
+      echo "--- last lines of $(basename "$log")" >&2
+      tail -n 15 "$log" >&2
+    done
+  fi
   if [ "$keep" = 1 ] || [ "$status" != 0 ]; then
     echo "Logs and data kept in $work"
   else
@@ -75,7 +85,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "Stopping..."; exit 0' INT TERM
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+current_step=""
+step() { current_step=$*; printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s|$build_dir/tools/||; s|$work/||g"; "$@"; }
 wait_for_file() {
   local file=$1 what=$2
@@ -188,7 +199,15 @@ echo "$rest_output" | grep -qi "^x-road-request-hash: " || {
   echo "demo.sh: the REST answer has no X-Road-Request-Hash" >&2; exit 1; }
 
 step "7. A refused call: the pensions system has no access right"
-refused_output=$("$client" --ss "127.0.0.1:$client2_port" --client "$PEN_SUB" --service "$TAX_SUB" 2>&1 || true)
+# ss1 refuses with AccessDenied once its global configuration lists the pensions subsystem on
+# ss2 (approved in step 4, it reaches ss1 through the registry's watch stream); until then it
+# refuses a client it does not know ss2 to host.
+for _ in $(seq 1 50); do
+  refused_output=$("$client" --ss "127.0.0.1:$client2_port" --client "$PEN_SUB" \
+    --service "$TAX_SUB" 2>&1 || true)
+  case "$refused_output" in *Server.ServerProxy.AccessDenied*) break ;; esac
+  sleep 0.2
+done
 echo "$refused_output"
 echo "$refused_output" | grep -q "Server.ServerProxy.AccessDenied" || {
   echo "demo.sh: expected Server.ServerProxy.AccessDenied" >&2; exit 1; }

@@ -163,8 +163,8 @@ void ConsumerExchange::SendToNextProvider() {
   v1::AuditRecord record =
       SignedMessageRecord(v1::REQUEST_OUT, envelope_, signed_request_, peer_->entry().id());
   record.set_body_sha256(envelope_.body_sha256());  // hashed from body_ in PrepareRoute
-  core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()), /*wait=*/false,
-               [](absl::Status) {});
+  core_->Audit(std::move(record), body_, core_->HashOnly(envelope_.client()),
+               ExchangeCore::AuditWait::kQueued, [](absl::Status) {});
 
   ApplyOutgoingHook(signed_request_);
   attempt_started_ = core_->node().clock->Now();
@@ -241,7 +241,7 @@ void ConsumerExchange::OnProviderDone(const grpc::Status& status) {
   record.set_detail(response_.has_http() ? absl::StrCat("HTTP ", response_.http().status())
                                          : response_.status_message());
   core_->Audit(std::move(record), signed_response_.body(), core_->HashOnly(envelope_.client()),
-               /*wait=*/true, [this](absl::Status durable) {
+               ExchangeCore::AuditWait::kDurable, [this](absl::Status durable) {
                  if (!durable.ok()) {
                    FinishRefused(durable);
                    return;
@@ -303,7 +303,8 @@ void ConsumerExchange::Refuse(const absl::Status& status) {
   record.set_fault_code(FaultCode(status));
   record.set_detail(std::string(status.message()));
   LogRefusal("consumer", record, ClientPeer());
-  core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+  core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true,
+               ExchangeCore::AuditWait::kDurable,
                [this, status](absl::Status) { FinishRefused(status); });
 }
 

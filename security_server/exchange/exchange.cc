@@ -47,6 +47,8 @@ class ExchangeImpl final : public Exchange {
   void ServeRest(HttpRequest request, HttpReply reply) override {
     exchange::ServeRestRequest(&core_, std::move(request), std::move(reply));
   }
+  void RestoreReplayWindow() { core_.RestoreReplayWindow(); }
+
   HttpResponse RestRefusal(const absl::Status& status) override {
     return exchange::RestFaultResponse(status, "");
   }
@@ -62,7 +64,7 @@ class ExchangeImpl final : public Exchange {
 
  private:
   // Nonces older than the replay window can never be accepted again: forget them once a
-  // minute (real time) so the state store does not grow with traffic.
+  // minute (real time) so the window's memory follows the traffic.
   void PruneLoop() {
     absl::MutexLock lock(&mu_);
     while (!stop_) {
@@ -87,7 +89,9 @@ class ExchangeImpl final : public Exchange {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Exchange>> CreateExchange(const NodeServices& services) {
-  return std::make_unique<ExchangeImpl>(services);
+  auto exchange = std::make_unique<ExchangeImpl>(services);
+  exchange->RestoreReplayWindow();
+  return exchange;
 }
 
 }  // namespace darvoza::ss

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "common/faults.h"
+#include "common/grpc_thread.h"
 #include "common/identifiers.h"
 #include "common/log.h"
 #include "common/outside_values.h"
@@ -22,7 +23,7 @@ ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
       options_(options),
       pool_(std::make_shared<ProviderPool>(node.self, node.conf, node.keys, node.clock,
                                            node.metrics)),
-      replay_(node.state, node.clock, options.replay_window),
+      replay_(node.clock, options.replay_window),
       exchange_metrics_(node.metrics),
       batch_signer_([sizes = &node.metrics->Histogram("darvoza_ss_signature_batch_size", {},
                                                       {1, 2, 4, 8, 16, 32, 64, 128, 256})](
@@ -42,7 +43,7 @@ absl::StatusOr<v1::SignedMessage> ExchangeCore::SignEnvelope(const SigningIdenti
 }
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
-                         bool wait, std::function<void(absl::Status)> done) {
+                         AuditWait wait, std::function<void(absl::Status)> done) {
   if (node_.audit == nullptr) {
     done(absl::OkStatus());
     return;
@@ -54,8 +55,8 @@ void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body
   // The exchange hashed or checked each body once already (docs/design.md §8).
   request.body_sha256_checked =
       request.body.has_value() && !request.record.body_sha256().empty();
-  request.wait_durable = wait;
-  if (!wait) {
+  request.wait_durable = wait == AuditWait::kDurable;
+  if (wait == AuditWait::kQueued) {
     node_.audit->Append(std::move(request), [metrics = node_.metrics](
                                                 absl::StatusOr<audit::AppendResult> result) {
       metrics->Increment(result.ok() ? "darvoza_ss_audit_appends_total"
@@ -64,17 +65,40 @@ void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body
     done(absl::OkStatus());
     return;
   }
-  node_.audit->Append(std::move(request),
-                      [done = std::move(done), metrics = node_.metrics](
-                          absl::StatusOr<audit::AppendResult> result) {
-                        if (!result.ok()) {
-                          metrics->Increment("darvoza_ss_audit_append_failures_total");
-                          done(WithFault(result.status(), faults::kAuditLogFailure));
-                          return;
-                        }
-                        metrics->Increment("darvoza_ss_audit_appends_total");
-                        done(absl::OkStatus());
-                      });
+  // A waited record's callback already runs on a gRPC thread (AuditLogOptions::run_completions);
+  // an unwaited one's runs on the log's writer, which must not run the exchange's next step.
+  const bool on_writer = wait == AuditWait::kWritten;
+  node_.audit->Append(
+      std::move(request), [done = std::move(done), metrics = node_.metrics,
+                           on_writer](absl::StatusOr<audit::AppendResult> result) mutable {
+        absl::Status status = absl::OkStatus();
+        if (!result.ok()) {
+          metrics->Increment("darvoza_ss_audit_append_failures_total");
+          status = WithFault(result.status(), faults::kAuditLogFailure);
+        } else {
+          metrics->Increment("darvoza_ss_audit_appends_total");
+        }
+        if (!on_writer) {
+          done(status);
+          return;
+        }
+        RunOnGrpcThread([done = std::move(done), status]() { done(status); });
+      });
+}
+
+void ExchangeCore::RestoreReplayWindow() {
+  if (node_.audit == nullptr) return;
+  auto restored = replay_.Restore(*node_.audit);
+  if (!restored.ok()) {
+    // The daemon stays up to say what is wrong (like a damaged audit log does); the guard
+    // refuses every request until the log is repaired.
+    log::Event(log::Level::kError, "replay.restore_failed", "",
+               {{"error", std::string(restored.status().message())}});
+    return;
+  }
+  log::Event(log::Level::kInfo, "replay.restored", "",
+             {{"requests", absl::StrCat(*restored)},
+              {"window", absl::FormatDuration(replay_.window())}});
 }
 
 absl::StatusOr<std::shared_ptr<grpc::GenericStub>> ExchangeCore::BackendStub(

@@ -70,6 +70,11 @@ struct ExchangeOptions {
 class ExchangeCore {
  public:
   ExchangeCore(const NodeServices& node, ExchangeOptions options);
+
+  // Restores the replay window from the audit log (none: it starts empty) and logs
+  // replay.restored, or replay.restore_failed (the window then refuses every request). Call
+  // once, before the first request.
+  void RestoreReplayWindow();
   ExchangeCore(const ExchangeCore&) = delete;
   ExchangeCore& operator=(const ExchangeCore&) = delete;
 
@@ -82,14 +87,20 @@ class ExchangeCore {
   // Outcomes and latency of finished exchanges.
   ExchangeMetrics& exchange_metrics() { return exchange_metrics_; }
 
-  // Appends `record` (with `body` unless `hash_only`) to the audit log and calls `done` once
-  // it is durable (OK) or failed (fault Server.AuditLog.WriteFailed). `wait` false: `done`
-  // runs at once and the record follows in the same or a later group commit, synced by the
-  // next waited one. Without an audit log, `done` runs at once with OK. A non-empty
-  // record.body_sha256 must be the SHA-256 of `body` that this security server computed or
-  // checked itself: the log then does not hash the body again.
-  void Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only, bool wait,
-             std::function<void(absl::Status)> done);
+  // Appends `record` (with `body` unless `hash_only`) to the audit log and calls `done` with
+  // OK, or with fault Server.AuditLog.WriteFailed when the append failed:
+  //  - kQueued: at once; the record follows in the same or a later group commit, synced by the
+  //    next waited one.
+  //  - kWritten: once the record is in the store (not synced: it survives the process being
+  //    killed, not a power cut), on a gRPC thread. The provider's REQUEST_IN is, before the
+  //    backend is called: the replay window is restored from it (ReplayGuard::Restore).
+  //  - kDurable: once the record is durable.
+  // Without an audit log, `done` runs at once with OK. A non-empty record.body_sha256 must be
+  // the SHA-256 of `body` that this security server computed or checked itself: the log then
+  // does not hash the body again.
+  enum class AuditWait { kQueued, kWritten, kDurable };
+  void Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,
+             AuditWait wait, std::function<void(absl::Status)> done);
 
   // The generic stub for a backend address "grpc://host:port". INVALID_ARGUMENT for any other
   // scheme. Channels are kept for reuse.

@@ -1,6 +1,7 @@
 #include "security_server/exchange/provider.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,16 +87,23 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
       Refuse(checked);
       return;
     }
-    LogRequest();
-    if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix)) {
-      AnswerMetadata();
-      return;
-    }
-    if (envelope_.has_http()) {
-      CallHttpBackend();
-      return;
-    }
-    CallBackend();
+    // The request's record is in the store before anything acts on it: the replay window is
+    // restored from these records after a restart (ReplayGuard::Restore).
+    LogRequest([this](absl::Status written) {
+      if (!written.ok()) {
+        Refuse(written);
+        return;
+      }
+      if (absl::StartsWith(envelope_.service().service_code(), kMetadataServicePrefix)) {
+        AnswerMetadata();
+        return;
+      }
+      if (envelope_.has_http()) {
+        CallHttpBackend();
+        return;
+      }
+      CallBackend();
+    });
   }
 
   void OnCancel() override {
@@ -233,13 +241,13 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 " does not host client ", FormatSubsystemId(envelope_.client())));
   }
 
-  void LogRequest() {
+  void LogRequest(std::function<void(absl::Status)> written) {
     v1::AuditRecord record =
         SignedMessageRecord(v1::REQUEST_IN, envelope_, request_, envelope_.consumer_server());
     record.set_body_sha256(envelope_.body_sha256());  // checked against the body by Verify
     core_->Audit(std::move(record), request_.body(),
-                 core_->HashOnly(envelope_.service().subsystem()), /*wait=*/false,
-                 [](absl::Status) {});
+                 core_->HashOnly(envelope_.service().subsystem()),
+                 ExchangeCore::AuditWait::kWritten, std::move(written));
   }
 
   void CallBackend() {
@@ -519,8 +527,8 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     record.set_detail(http != nullptr ? absl::StrCat("HTTP ", http->status())
                                       : status.error_message());
     core_->Audit(std::move(record), signed_message.body(),
-                 core_->HashOnly(envelope_.service().subsystem()), /*wait=*/true,
-                 [this](absl::Status durable) {
+                 core_->HashOnly(envelope_.service().subsystem()),
+                 ExchangeCore::AuditWait::kDurable, [this](absl::Status durable) {
                    if (!durable.ok()) {
                      Finish(ToGrpcStatus(durable, ctx_));
                      return;
@@ -547,14 +555,16 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
     v1::AuditRecord record;
     record.set_kind(v1::REFUSAL);
     FillRecordFromEnvelope(envelope_, &record);
-    if (envelope_.has_consumer_server()) *record.mutable_peer_server() = envelope_.consumer_server();
+    if (envelope_.has_consumer_server())
+      *record.mutable_peer_server() = envelope_.consumer_server();
     record.set_envelope(request_.envelope());
     record.set_signature(request_.signature().SerializeAsString());
     record.set_grpc_status_code(static_cast<int32_t>(status.code()));
     record.set_fault_code(FaultCode(status));
     record.set_detail(std::string(status.message()));
     LogRefusal("provider", record, ctx_->peer());
-    core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+    core_->Audit(std::move(record), std::nullopt, /*hash_only=*/true,
+                 ExchangeCore::AuditWait::kDurable,
                  [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
   }
 
@@ -604,7 +614,8 @@ class FallbackCall final : public grpc::ServerGenericBidiReactor {
     record.set_fault_code(FaultCode(status));
     record.set_detail(std::string(status.message()));
     LogRefusal("provider", record, ctx_->peer());
-    core->Audit(std::move(record), std::nullopt, /*hash_only=*/true, /*wait=*/true,
+    core->Audit(std::move(record), std::nullopt, /*hash_only=*/true,
+                ExchangeCore::AuditWait::kDurable,
                 [this, status](absl::Status) { Finish(ToGrpcStatus(status, ctx_)); });
   }
 

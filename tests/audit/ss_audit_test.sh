@@ -200,6 +200,10 @@ metrics >"$TMP/m"
 grep -q "^darvoza_ss_audit_damaged 1$" "$TMP/m" || fail "metrics: $(grep audit "$TMP/m")"
 grep -q "ALARM: the audit log is damaged (record $BAD does not parse" "$TMP/ss.$LOGN.log" ||
   fail "no alarm in the log: $(cat "$TMP/ss.$LOGN.log")"
+# The replay window cannot be read back from such a log: the daemon stays up and says so (its
+# guard then refuses every request to this SS's services).
+grep -q "replay.restore_failed.*record $BAD does not parse" "$TMP/ss.$LOGN.log" ||
+  fail "no replay.restore_failed in the log: $(cat "$TMP/ss.$LOGN.log")"
 if "$CLI" ss group add after-damage --data-dir "$SS" >"$TMP/out" 2>&1; then
   fail "a change was accepted while the audit log cannot record it"
 fi

@@ -528,5 +528,80 @@ TEST_CASE("Exchange: large bodies pass through up to the limit, and beyond it ar
   CHECK(agencies.backend.hits() == 1);
 }
 
+
+// A TaxRegistry backend that looks, when called, for the provider's REQUEST_IN record of the
+// call in the provider's audit log.
+class RecordCheckingBackend final : public examples::v1::TaxRegistry::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* GetTaxDebt(grpc::CallbackServerContext* ctx,
+                                       const TaxDebtRequest* request,
+                                       TaxDebtReply* reply) override {
+    auto it = ctx->client_metadata().find("x-road-id");
+    const std::string id =
+        it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+    bool logged = false;
+    if (audit::AuditLog* log = provider_audit.load(); log != nullptr && !id.empty()) {
+      auto records = log->FindByMessageId(id);
+      if (records.ok()) {
+        for (const auto& r : *records) logged |= r.record.kind() == v1::REQUEST_IN;
+      }
+    }
+    (logged ? calls_after_record : calls_before_record).fetch_add(1);
+    reply->set_person_id(request->person_id());
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  std::atomic<audit::AuditLog*> provider_audit{nullptr};
+  std::atomic<int> calls_after_record{0};
+  std::atomic<int> calls_before_record{0};
+};
+
+TEST_CASE("Exchange: the provider's request record is in its log before the backend is called",
+          "[exchange][replay]") {
+  // The replay window is restored from these records after a restart or SIGKILL
+  // (security_server/exchange/replay_guard.h): a backend must never run for a request whose
+  // record could be missing.
+  RecordCheckingBackend backend;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&backend);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  REQUIRE(server != nullptr);
+
+  Federation fed("UZ");
+  fed.AddMember(kTaxMember, "State Tax Committee");
+  fed.AddMember(kBenefitsMember, "Ministry of Employment");
+  fed.AddSubsystem(kTaxSubsystem);
+  fed.AddSubsystem(kBenefitsSubsystem);
+  auto& provider = fed.StartSecurityServer("UZ/GOV/70000001/ss1");
+  auto& consumer = fed.StartSecurityServer("UZ/GOV/70000002/ss2");
+  fed.Host(provider, kTaxSubsystem);
+  fed.Host(consumer, kBenefitsSubsystem);
+  fed.AddService(provider, kTaxSubsystem, kGrpcService, absl::StrCat("127.0.0.1:", port));
+  fed.Grant(provider, absl::StrCat(kTaxSubsystem, "/", kGrpcService),
+            absl::StrCat("subsystem:", kBenefitsSubsystem));
+  fed.WaitForConfEverywhere();
+  backend.provider_audit = provider.node->services().audit;
+
+  // Concurrent calls, so that request records meet group commits in progress.
+  std::vector<std::thread> callers;
+  std::atomic<int> answered{0};
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        answered += CallTax(consumer.client_address(), kBenefitsSubsystem).status.ok() ? 1 : 0;
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  CHECK(answered == 40);
+  CHECK(backend.calls_after_record == 40);
+  CHECK(backend.calls_before_record == 0);
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace darvoza::testing

@@ -1,6 +1,7 @@
 // LocalState, StateStore, SsConfig and MetricsRegistry: the node's pieces without a network.
 #include <catch2/catch.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "common/faults.h"
 #include "common/identifiers.h"
 #include "security_server/config.h"
@@ -106,20 +107,28 @@ TEST_CASE("LocalState: refusals and persistence across reopen", "[ss][state]") {
     v1::LocalClient tls = Client("UZ/GOV/1/tls");
     tls.set_auth_mode(v1::IS_AUTH_TLS);
     CHECK(absl::IsInvalidArgument(state->PutClient(tls)));  // no pin
-    CHECK(state->PutIfAbsent("nonce/a", "1").value());
-    CHECK_FALSE(state->PutIfAbsent("nonce/a", "2").value());
   }
   auto store = StateStore::Open(dir.File("state")).value();
   auto state = LocalState::Open(store.get()).value();
   CHECK(state->ListClients().size() == 1);
   CHECK(state->ListServices(nullptr).size() == 1);
   CHECK(state->ListAcl(nullptr).size() == 1);
-  auto nonces = state->ScanPrefix("nonce/").value();
-  REQUIRE(nonces.size() == 1);
-  CHECK(nonces[0].first == "nonce/a");
-  CHECK(nonces[0].second == "1");
-  REQUIRE(state->Delete("nonce/a").ok());
-  CHECK(state->ScanPrefix("nonce/").value().empty());
+}
+
+TEST_CASE("LocalState: drops the nonces an older release kept in the state store",
+          "[ss][state]") {
+  testing::TempDir dir;
+  {
+    auto store = StateStore::Open(dir.File("state")).value();
+    StateBatch batch;
+    for (int i = 0; i < 25000; ++i) {  // more than one page of the drop
+      batch.Put(absl::StrCat("x/nonce/UZ/GOV/1/ss1/", i), "1700000000000000000");
+    }
+    REQUIRE(store->Write(batch).ok());
+    REQUIRE(LocalState::Open(store.get()).ok());
+    CHECK(store->Scan("x/").value().empty());
+    REQUIRE(LocalState::Open(store.get()).ok());  // and again, with nothing to drop
+  }
 }
 
 TEST_CASE("SsConfig: parses, defaults, refuses unknown keys and bad values", "[ss][config]") {
