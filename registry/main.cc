@@ -10,6 +10,7 @@
 #include "common/daemon_signals.h"
 #include "common/log.h"
 #include "common/log_flags.h"
+#include "common/memory_return.h"
 #include "common/tls.h"
 #include "common/version.h"
 #include "registry/config.h"
@@ -29,6 +30,7 @@ void Reload(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
+  darvoza::LimitMallocArenas();
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
              {{"version", darvoza::kDarvozaVersion}, {"public", a.public_address},
               {"admin", a.admin_address}, {"ops", a.ops_address.empty() ? "off" : a.ops_address},
               {"metrics", a.metrics_address.empty() ? "off" : a.metrics_address}});
+  // What a burst of large bodies leaves in malloc's arenas goes back to the system.
+  darvoza::MemoryReturner memory_returner;
   int sig = darvoza::WaitForStopSignal([&] { Reload(config_path); });
   log::Event(log::Level::kInfo, "stop", "draining calls and shutting down", {{"signal", sig}});
   (*server)->Shutdown();
