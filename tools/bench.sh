@@ -15,7 +15,8 @@
 # server's RSS idle before and after the loads and at its peak, the disk's fsync p50/p99 (a
 # durable audit write waits for one), and a steady-state audit run: appends to a large log
 # (built once by darvoza-audit-bulk and reused) against a fresh one, judged by compaction bytes
-# and CPU per record. Servers run on CPU 0, load generators on CPU 1 (2-core machines).
+# and CPU per record. Servers run on CPU 0, load generators on CPU 1 (2-core machines). After the
+# loads both security servers' audit logs are verified strictly and must hold every append.
 # For each gRPC load through Darvoza it also prints the security servers' signature batching
 # (docs/design.md §8), from their darvoza_ss_signature_batch_size metric: the mean number of
 # envelopes per signing and the ECDSA signings per call of both SSs together.
@@ -57,7 +58,7 @@ while [ $# -gt 0 ]; do
     --audit-steady) audit_steady=$2; shift 2 ;;
     --compare-batching) compare_batching=1; shift ;;
     --concurrency) concurrencies_set=$2; shift 2 ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -263,6 +264,33 @@ sleep 2  # idle again: what the security servers keep after a load
 rss_idle_after=$(rss_kib VmRSS $ss_pids)
 rss_peak=$(rss_kib VmHWM $ss_pids)
 
+# Every exchange of the loads is in the security servers' audit logs, and they verify offline:
+# strictly (chain, seals, witness receipts, certificates), holding at least as many records as
+# each SS counted appends (darvoza_ss_audit_appends_total; the logs also hold the set-up's
+# administrative records).
+echo "Verifying both security servers' audit logs..."
+audit_verified=""
+for name in ss1 ss2; do
+  appended=$(curl -sf "http://$(listen_address "$DEMO_WORK/$name" metrics)/metrics" |
+    awk '$1 == "darvoza_ss_audit_appends_total" {printf "%d", $2}')
+  out=""
+  for _ in $(seq 1 40); do  # the newest records are sealed within a second of the last load
+    if ! out=$("$build_dir/tools/darvoza" audit verify "$DEMO_WORK/$name/audit" \
+        --anchor "$DEMO_WORK/registry/anchor.bin" 2>&1); then
+      echo "$out" >&2; echo "bench.sh: the audit log of $name does not verify" >&2; exit 1
+    fi
+    case "$out" in *"not yet sealed"*) sleep 0.5 ;; *) break ;; esac
+  done
+  records=$(echo "$out" | sed -n 's/^OK: records [0-9]*\.\.[0-9]* (\([0-9]*\) records.*/\1/p')
+  if [ -z "$appended" ] || [ -z "$records" ] || [ "$records" -lt "$appended" ]; then
+    echo "$out" >&2
+    echo "bench.sh: $name's log verifies ${records:-no} records, its SS counted ${appended:-no} appends" >&2
+    exit 1
+  fi
+  echo "  $name: $(echo "$out" | head -n 1); the SS counted $appended appends"
+  audit_verified+="$name:$records:$appended "
+done
+
 audit_json="$work/audit.jsonl"
 : >"$audit_json"
 if [ "$audit_records" -gt 0 ]; then
@@ -274,7 +302,7 @@ if [ "$audit_records" -gt 0 ]; then
 fi
 
 python3 - "$results" "$fsync_json" "$rss_idle_before" "$rss_idle_after" "$rss_peak" \
-  "$audit_json" "$json_out" "$seconds" <<'PY'
+  "$audit_json" "$json_out" "$seconds" "$audit_verified" <<'PY'
 import json, os, platform, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 fsync = json.loads(sys.argv[2])
@@ -344,7 +372,10 @@ if audit:
               f" {a['compaction_write_bytes_per_record']:>16.0f}")
 json.dump({"machine": machine, "seconds_per_load": float(sys.argv[8]), "fsync": fsync,
            "rss_kib": {"idle_before": rss_before, "idle_after": rss_after, "peak": rss_peak},
-           "loads": rows, "audit_steady_state": audit},
+           "loads": rows, "audit_steady_state": audit,
+           "audit_verified": {v.split(":")[0]: {"records": int(v.split(":")[1]),
+                                                 "appends_counted": int(v.split(":")[2])}
+                              for v in sys.argv[9].split()}},
           open(sys.argv[7], "w"), indent=1)
 print(f"\nwrote {sys.argv[7]}")
 PY
