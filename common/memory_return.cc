@@ -7,20 +7,19 @@
 
 namespace darvoza {
 
+namespace {
+
+// Returns the arenas' free memory to the system when more than `threshold_bytes` is free.
+void ReturnFreeMemoryAbove(size_t threshold_bytes) {
+  const struct mallinfo2 info = mallinfo2();
+  if (info.fordblks > threshold_bytes) malloc_trim(0);
+}
+
+}  // namespace
+
 void LimitMallocArenas() {
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   mallopt(M_ARENA_MAX, std::max(2, cpus));
-}
-
-size_t MallocFreeBytes() {
-  const struct mallinfo2 info = mallinfo2();
-  return info.fordblks;
-}
-
-bool ReturnFreeMemoryAbove(size_t threshold_bytes) {
-  if (MallocFreeBytes() <= threshold_bytes) return false;
-  malloc_trim(0);
-  return true;
 }
 
 MemoryReturner::MemoryReturner(Options options)

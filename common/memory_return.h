@@ -27,13 +27,6 @@ namespace darvoza {
 // At most one malloc arena per CPU (at least 2). Call before the process starts threads.
 void LimitMallocArenas();
 
-// Bytes the process's malloc arenas hold free (not returned to the system).
-size_t MallocFreeBytes();
-
-// Returns free arena memory to the system when more than `threshold_bytes` is held. Returns
-// whether it did.
-bool ReturnFreeMemoryAbove(size_t threshold_bytes);
-
 class MemoryReturner {
  public:
   struct Options {

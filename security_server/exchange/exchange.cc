@@ -33,6 +33,7 @@ class ExchangeImpl final : public Exchange {
     node.conf->AddListener([pool](std::shared_ptr<const v1::GlobalConf> conf) {
       if (auto p = pool.lock(); p != nullptr && conf != nullptr) p->OnNewConf(*conf);
     });
+    core_.RestoreReplayWindow();
     pruner_ = std::thread([this] { PruneLoop(); });
   }
 
@@ -47,8 +48,6 @@ class ExchangeImpl final : public Exchange {
   void ServeRest(HttpRequest request, HttpReply reply) override {
     exchange::ServeRestRequest(&core_, std::move(request), std::move(reply));
   }
-  void RestoreReplayWindow() { core_.RestoreReplayWindow(); }
-
   HttpResponse RestRefusal(const absl::Status& status) override {
     return exchange::RestFaultResponse(status, "");
   }
@@ -89,9 +88,7 @@ class ExchangeImpl final : public Exchange {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Exchange>> CreateExchange(const NodeServices& services) {
-  auto exchange = std::make_unique<ExchangeImpl>(services);
-  exchange->RestoreReplayWindow();
-  return exchange;
+  return std::make_unique<ExchangeImpl>(services);
 }
 
 }  // namespace darvoza::ss

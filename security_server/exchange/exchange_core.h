@@ -70,13 +70,13 @@ struct ExchangeOptions {
 class ExchangeCore {
  public:
   ExchangeCore(const NodeServices& node, ExchangeOptions options);
+  ExchangeCore(const ExchangeCore&) = delete;
+  ExchangeCore& operator=(const ExchangeCore&) = delete;
 
   // Restores the replay window from the audit log (none: it starts empty) and logs
   // replay.restored, or replay.restore_failed (the window then refuses every request). Call
   // once, before the first request.
   void RestoreReplayWindow();
-  ExchangeCore(const ExchangeCore&) = delete;
-  ExchangeCore& operator=(const ExchangeCore&) = delete;
 
   const NodeServices& node() const { return node_; }
   const ExchangeOptions& options() const { return options_; }

@@ -75,9 +75,10 @@ absl::Status ReplayGuard::CheckAndRecord(const v1::SecurityServerId& consumer,
                                  absl::FormatDuration(window_), " around ",
                                  absl::FormatTime(now, absl::UTCTimeZone())));
   }
-  auto inserted = Insert(KeyOf(consumer, nonce), absl::ToUnixNanos(created_at));
+  const Key key = KeyOf(consumer, nonce);
+  auto inserted = Insert(key, absl::ToUnixNanos(created_at));
   if (!inserted.ok() && size_.load(std::memory_order_relaxed) >= max_entries_ && Prune() > 0) {
-    inserted = Insert(KeyOf(consumer, nonce), absl::ToUnixNanos(created_at));
+    inserted = Insert(key, absl::ToUnixNanos(created_at));
   }
   if (!inserted.ok()) return inserted.status();
   if (!*inserted) return Replayed("this (consumer security server, nonce) pair was already seen");
