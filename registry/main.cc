@@ -30,7 +30,7 @@ void Reload(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
-  darvoza::LimitMallocArenas();
+  darvoza::ConfigureDaemonMalloc();
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.
@@ -72,8 +72,9 @@ int main(int argc, char** argv) {
   log::Event(log::Level::kInfo, "start", "serving",
              {{"version", darvoza::kDarvozaVersion}, {"public", a.public_address},
               {"admin", a.admin_address}, {"ops", a.ops_address.empty() ? "off" : a.ops_address},
-              {"metrics", a.metrics_address.empty() ? "off" : a.metrics_address}});
-  // What a burst of large bodies leaves in malloc's arenas goes back to the system.
+              {"metrics", a.metrics_address.empty() ? "off" : a.metrics_address},
+              {"malloc", darvoza::DescribeMalloc()}});
+  // What a burst of large bodies leaves allocated but free goes back to the system.
   darvoza::MemoryReturner memory_returner;
   int sig = darvoza::WaitForStopSignal([&] { Reload(config_path); });
   log::Event(log::Level::kInfo, "stop", "draining calls and shutting down", {{"signal", sig}});

@@ -30,7 +30,7 @@ void Reload(darvoza::ss::Node& node, const std::string& config_path) {
 
 int main(int argc, char** argv) {
   darvoza::SetUpTlsForProcess();  // first thing (common/tls.h)
-  darvoza::LimitMallocArenas();
+  darvoza::ConfigureDaemonMalloc();
 #ifdef NDEBUG
   // Debian's Abseil keeps its mutex deadlock detection on, which serializes every lock through
   // one global graph; tests and Debug builds keep it, a Release daemon does not.
@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
              {{"version", darvoza::kDarvozaVersion}, {"server", config->server_id},
               {"ss", a.ss}, {"client", a.client}, {"client_tls", a.client_tls},
               {"rest", a.rest}, {"rest_tls", a.rest_tls}, {"admin", a.admin}, {"ops", a.ops},
-              {"metrics", a.metrics}});
-  // What a burst of large bodies leaves in malloc's arenas goes back to the system.
+              {"metrics", a.metrics}, {"malloc", darvoza::DescribeMalloc()}});
+  // What a burst of large bodies leaves allocated but free goes back to the system.
   darvoza::MemoryReturner memory_returner;
   int sig = darvoza::WaitForStopSignal([&] { Reload(**node, config_path); });
   log::Event(log::Level::kInfo, "stop", "draining calls and shutting down", {{"signal", sig}});

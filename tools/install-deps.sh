@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev       # bench/micro_*.cc: Google Benchmark micro-benchmarks
   prometheus-cpp-dev     # metrics registry and text format of GET /metrics (core only)
   libspdlog-dev          # common/log: the daemons' event log (text or JSON lines)
+  libjemalloc-dev        # common/memory_return: the daemons' malloc (docs/performance.md)
   openssl curl python3 procps
   python3-grpcio python3-protobuf  # tests: an independent gRPC client (mutual-TLS IS test, JSON event log test, guides)
   clang-14  # tools/check-thread-safety.sh: gcc ignores the lock annotations

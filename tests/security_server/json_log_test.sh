@@ -1,7 +1,7 @@
 #!/bin/bash
 # The event log as an operator's tools read it (docs/operator.md, "The event log"): a registry
 # and a security server started with --log-format=json. Every line either writes must be one
-# JSON object, and these events must each be one line with their fields: start (version and
+# JSON object, and these events must each be one line with their fields: start (version, allocator and
 # bound addresses), a registration request and its approval, a published configuration, the
 # SS accepting it, a refused call (with the fault the caller received), the log level re-read
 # on SIGHUP, stop. A hostile client header must not break a line.
@@ -48,7 +48,7 @@ PY
 start_registry --log-format=json
 "$CLI" registry member add UZ/GOV/70000001 --name Tax --data-dir "$TMP/reg" >/dev/null
 events "$TMP/reg.log" start program=darvoza-registry "version=*" "public=$REG" "admin=*" \
-  "ops=*" >/dev/null || fail "no start event: $(cat "$TMP/reg.log")"
+  "ops=*" "malloc=*" >/dev/null || fail "no start event: $(cat "$TMP/reg.log")"
 events "$TMP/reg.log" member.add subject=member:UZ/GOV/70000001 detail=Tax >/dev/null ||
   fail "no member.add event: $(cat "$TMP/reg.log")"
 
@@ -71,7 +71,7 @@ wait_for "test -s $SS/listen.json"
 CLIENT=$(json "$SS/listen.json" client)
 wait_for "events $TMP/ss.log start"
 events "$TMP/ss.log" start program=darvoza-ss "version=*" server=UZ/GOV/70000001/ss1 \
-  "client=$CLIENT" "ss=$(json "$SS/listen.json" ss)" "ops=*" >/dev/null ||
+  "client=$CLIENT" "ss=$(json "$SS/listen.json" ss)" "ops=*" "malloc=*" >/dev/null ||
   fail "start event without the bound addresses: $(cat "$TMP/ss.log")"
 wait_for "events $TMP/ss.log conf.updated serial=$SERIAL"
 events "$TMP/ss.log" registry.reachable >/dev/null || fail "no registry.reachable event"
