@@ -149,9 +149,14 @@ void ConsumerExchange::SendToNextProvider() {
                  "cannot serialize the envelope"));
     return;
   }
-  auto signed_request = core_->SignEnvelope(
-      identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes), body_,
-      AcceptsBatchSignatures(peer_->protocol_version()));
+  core_->SignEnvelope(identity_, crypto::SignatureContext::kRequest, std::move(envelope_bytes),
+                      body_, AcceptsBatchSignatures(peer_->protocol_version()),
+                      [this](absl::StatusOr<v1::SignedMessage> signed_request) {
+                        SendSigned(std::move(signed_request));
+                      });
+}
+
+void ConsumerExchange::SendSigned(absl::StatusOr<v1::SignedMessage> signed_request) {
   if (!signed_request.ok()) {
     Refuse(WithFault(signed_request.status(), faults::kInternalError));
     return;

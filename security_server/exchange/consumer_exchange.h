@@ -65,7 +65,8 @@ class ConsumerExchange {
   // client member's signing key.
   absl::Status PrepareRoute(const std::optional<v1::SecurityServerId>& pinned);
 
-  // Signs a fresh envelope for the next candidate and sends it.
+  // Signs a fresh envelope for the next candidate and sends it (from this thread, or from the
+  // signing task's when the signature is batched: ExchangeCore::SignEnvelope).
   void SendToNextProvider();
 
   // Cancels the attempt under way, if any. Any thread.
@@ -92,6 +93,7 @@ class ConsumerExchange {
   }
 
   ExchangeCore* const core_;
+  const ExchangeCore::InProgress in_progress_{core_};
   const absl::Duration started_;
   std::string body_;
   v1::Envelope envelope_;
@@ -101,6 +103,8 @@ class ConsumerExchange {
   v1::ResponseEnvelope response_;
 
  private:
+  // Logs the signed request and sends it.
+  void SendSigned(absl::StatusOr<v1::SignedMessage> signed_request);
   void OnProviderDone(const grpc::Status& status);
   absl::Status VerifyResponse();
 

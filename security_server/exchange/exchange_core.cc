@@ -27,19 +27,37 @@ ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
       exchange_metrics_(node.metrics),
       batch_signer_([sizes = &node.metrics->Histogram("darvoza_ss_signature_batch_size", {},
                                                       {1, 2, 4, 8, 16, 32, 64, 128, 256})](
-                        size_t n) { sizes->Observe(static_cast<double>(n)); }),
+                        size_t n) { sizes->Observe(static_cast<double>(n)); },
+                    kMaxSignatureBatch, RunOnGrpcThread),
       http_client_(HttpClient::Create(options.http_backend_threads)) {}
 
-absl::StatusOr<v1::SignedMessage> ExchangeCore::SignEnvelope(const SigningIdentity& identity,
-                                                           crypto::SignatureContext context,
-                                                           std::string envelope_bytes,
-                                                           std::string body,
-                                                           bool peer_accepts_batch) {
-  auto signature = batch_signer_.Sign(identity.signer, context, envelope_bytes,
-                                      peer_accepts_batch && options_.batch_signatures);
-  if (!signature.ok()) return signature.status();
-  return PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
-                           std::move(body));
+void ExchangeCore::SignEnvelope(const SigningIdentity& identity,
+                                crypto::SignatureContext context, std::string envelope_bytes,
+                                std::string body, bool peer_accepts_batch, SignedDone done) {
+  const bool may_batch = peer_accepts_batch && options_.batch_signatures;
+  if (!may_batch || in_progress_.load(std::memory_order_relaxed) <= 1) {
+    auto signature = batch_signer_.Sign(identity.signer, context, envelope_bytes, may_batch);
+    if (!signature.ok()) {
+      done(signature.status());
+      return;
+    }
+    done(PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
+                           std::move(body)));
+    return;
+  }
+  // The envelope bytes are both signed and sent: the task signs its own copy's view.
+  std::string to_sign = envelope_bytes;
+  batch_signer_.SignLater(
+      identity.signer, context, std::move(to_sign),
+      [identity, envelope_bytes = std::move(envelope_bytes), body = std::move(body),
+       done = std::move(done)](absl::StatusOr<v1::Signature> signature) mutable {
+        if (!signature.ok()) {
+          done(signature.status());
+          return;
+        }
+        done(PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
+                               std::move(body)));
+      });
 }
 
 void ExchangeCore::Audit(v1::AuditRecord record, std::optional<std::string> body, bool hash_only,

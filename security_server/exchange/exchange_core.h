@@ -6,6 +6,7 @@
 #ifndef DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_
 #define DARVOZA_SECURITY_SERVER_EXCHANGE_EXCHANGE_CORE_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -112,14 +113,32 @@ class ExchangeCore {
   // Calls HTTP backends (http:// and https:// services).
   HttpClient& http_client() { return *http_client_; }
 
-  // Signs `envelope_bytes` with `identity` under `context` and packs the signed message: in a
-  // batch with the other envelopes waiting for the same key (docs/design.md §8) when
-  // `peer_accepts_batch` and the options allow it, else with an ordinary signature. Blocks for
-  // at most the signing in progress and its own. Errors are the signer's.
-  absl::StatusOr<v1::SignedMessage> SignEnvelope(const SigningIdentity& identity,
-                                                 crypto::SignatureContext context,
-                                                 std::string envelope_bytes, std::string body,
-                                                 bool peer_accepts_batch);
+  // Counts an exchange in progress on this security server, for its lifetime: signing is
+  // deferred to batch it (SignEnvelope) only while other exchanges are in progress.
+  class InProgress {
+   public:
+    explicit InProgress(ExchangeCore* core) : core_(core) {
+      core_->in_progress_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~InProgress() { core_->in_progress_.fetch_sub(1, std::memory_order_relaxed); }
+    InProgress(const InProgress&) = delete;
+    InProgress& operator=(const InProgress&) = delete;
+
+   private:
+    ExchangeCore* const core_;
+  };
+
+  // Signs `envelope_bytes` with `identity` under `context`, packs the signed message and calls
+  // `done` with it (errors are the signer's). When `peer_accepts_batch` and the options allow
+  // it, and other exchanges are in progress on this SS, the envelope waits for the key's next
+  // signing task and shares one batch signature with every envelope queued by then
+  // (docs/design.md §8); `done` then runs on that task's gRPC thread. Otherwise it is signed
+  // at once on this thread (in a batch only with callers that overlap it on other CPUs) and
+  // `done` runs before this returns.
+  using SignedDone = std::function<void(absl::StatusOr<v1::SignedMessage>)>;
+  void SignEnvelope(const SigningIdentity& identity, crypto::SignatureContext context,
+                    std::string envelope_bytes, std::string body, bool peer_accepts_batch,
+                    SignedDone done);
 
  private:
   const NodeServices node_;
@@ -129,6 +148,7 @@ class ExchangeCore {
   ReplayGuard replay_;
   ExchangeMetrics exchange_metrics_;
   BatchSigner batch_signer_;
+  std::atomic<int> in_progress_{0};
   absl::Mutex backends_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::GenericStub>> backends_
       ABSL_GUARDED_BY(backends_mu_);

@@ -69,7 +69,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
  public:
   ProviderCall(ExchangeCore* core, grpc::CallbackServerContext* ctx,
                const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
-      : core_(core), ctx_(ctx), raw_request_(request), response_(response),
+      : core_(core), in_progress_(core), ctx_(ctx), raw_request_(request), response_(response),
         started_(core->node().clock->MonotonicNow()) {}
 
   void Start() {
@@ -509,23 +509,37 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
                                 FormatMemberId(envelope_.service().subsystem().member()))));
       return;
     }
-    auto signed_response = core_->SignEnvelope(
-        *identity, crypto::SignatureContext::kResponse, response.SerializeAsString(),
-        std::move(body), AcceptsBatchSignatures(envelope_.protocol_version()));
-    if (!signed_response.ok()) {
-      Refuse(WithFault(signed_response.status(), faults::kInternalError));
-      return;
-    }
-    const v1::SignedMessage& signed_message = *signed_response;
+    // What the record says of the answer, taken now: `http` is the caller's.
+    std::string body_sha256 = response.body_sha256();
+    const int32_t code = static_cast<int32_t>(status.error_code());
+    std::string detail =
+        http != nullptr ? absl::StrCat("HTTP ", http->status()) : status.error_message();
+    core_->SignEnvelope(*identity, crypto::SignatureContext::kResponse,
+                        response.SerializeAsString(), std::move(body),
+                        AcceptsBatchSignatures(envelope_.protocol_version()),
+                        [this, body_sha256 = std::move(body_sha256), code,
+                         detail = std::move(detail)](
+                            absl::StatusOr<v1::SignedMessage> signed_response) mutable {
+                          if (!signed_response.ok()) {
+                            Refuse(WithFault(signed_response.status(), faults::kInternalError));
+                            return;
+                          }
+                          AnswerSigned(*signed_response, std::move(body_sha256), code,
+                                       std::move(detail));
+                        });
+  }
+
+  // Answers with the signed response once its record is durable.
+  void AnswerSigned(const v1::SignedMessage& signed_message, std::string body_sha256,
+                    int32_t code, std::string detail) {
     grpc::Slice slice(signed_message.SerializeAsString());
     *response_ = grpc::ByteBuffer(&slice, 1);
 
     v1::AuditRecord record = SignedMessageRecord(v1::RESPONSE_OUT, envelope_, signed_message,
                                                  envelope_.consumer_server());
-    record.set_body_sha256(response.body_sha256());  // hashed from the body above
-    record.set_grpc_status_code(static_cast<int32_t>(status.error_code()));
-    record.set_detail(http != nullptr ? absl::StrCat("HTTP ", http->status())
-                                      : status.error_message());
+    record.set_body_sha256(std::move(body_sha256));  // hashed from the body in Respond
+    record.set_grpc_status_code(code);
+    record.set_detail(std::move(detail));
     core_->Audit(std::move(record), signed_message.body(),
                  core_->HashOnly(envelope_.service().subsystem()),
                  ExchangeCore::AuditWait::kDurable, [this](absl::Status durable) {
@@ -569,6 +583,7 @@ class ProviderCall final : public grpc::ServerUnaryReactor {
   }
 
   ExchangeCore* const core_;
+  const ExchangeCore::InProgress in_progress_;
   grpc::CallbackServerContext* const ctx_;
   const grpc::ByteBuffer* const raw_request_;
   grpc::ByteBuffer* const response_;

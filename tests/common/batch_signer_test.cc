@@ -3,6 +3,7 @@
 #include "common/batch_signer.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -198,4 +199,111 @@ TEST_CASE("BatchSigner: many threads on two keys, every signature verifies",
 }
 
 }  // namespace
+// A scheduler the test runs by hand: tasks wait until RunAll().
+class ManualScheduler {
+ public:
+  BatchSigner::Scheduler scheduler() {
+    return [this](std::function<void()> task) { tasks_.push_back(std::move(task)); };
+  }
+  size_t pending() const { return tasks_.size(); }
+  // Runs the tasks queued so far and those they queue, in order.
+  void RunAll() {
+    while (!tasks_.empty()) {
+      auto task = std::move(tasks_.front());
+      tasks_.erase(tasks_.begin());
+      task();
+    }
+  }
+
+ private:
+  std::vector<std::function<void()>> tasks_;
+};
+
+TEST_CASE("BatchSigner: SignLater signs everything queued before its task ran, as one batch",
+          "[signature][batch]") {
+  auto signer = std::make_shared<GatedSigner>();
+  auto public_key = PublicOf(*signer);
+  ManualScheduler tasks;
+  std::vector<size_t> sizes;
+  BatchSigner batcher([&](size_t n) { sizes.push_back(n); }, kMaxSignatureBatch,
+                      tasks.scheduler());
+  constexpr int kMessages = 5;
+  std::vector<absl::StatusOr<v1::Signature>> results(kMessages, absl::UnknownError("none"));
+  std::vector<std::string> envelopes;
+  for (int i = 0; i < kMessages; ++i) {
+    envelopes.push_back("envelope " + std::to_string(i));
+    batcher.SignLater(signer, SignatureContext::kResponse, envelopes[i],
+                      [&results, i](absl::StatusOr<v1::Signature> sig) { results[i] = sig; });
+  }
+  // Nothing is signed until the task runs, and the queue has one task, not one per message.
+  CHECK(signer->signings() == 0);
+  CHECK(tasks.pending() == 1);
+  tasks.RunAll();
+  CHECK(signer->signings() == 1);
+  CHECK(sizes == std::vector<size_t>{kMessages});
+  VerifiedBatchRoots roots;
+  for (int i = 0; i < kMessages; ++i) {
+    INFO("message " << i);
+    REQUIRE(results[i].ok());
+    CHECK(results[i]->batch_proof().tree_size() == kMessages);
+    CHECK(VerifyMessageSignature(*public_key, "key", SignatureContext::kResponse, envelopes[i],
+                                 *results[i], &roots)
+              .ok());
+  }
+
+  SECTION("a message queued later gets a task of its own, and alone an ordinary signature") {
+    absl::StatusOr<v1::Signature> late = absl::UnknownError("none");
+    batcher.SignLater(signer, SignatureContext::kRequest, "late",
+                      [&](absl::StatusOr<v1::Signature> sig) { late = sig; });
+    CHECK(tasks.pending() == 1);
+    tasks.RunAll();
+    REQUIRE(late.ok());
+    CHECK_FALSE(late->has_batch_proof());
+    CHECK(crypto::VerifyWithContext(*public_key, SignatureContext::kRequest, "late",
+                                    late->value())
+              .ok());
+  }
+}
+
+TEST_CASE("BatchSigner: SignLater splits a queue longer than max_batch over several tasks",
+          "[signature][batch]") {
+  auto signer = std::make_shared<GatedSigner>();
+  ManualScheduler tasks;
+  std::vector<size_t> sizes;
+  BatchSigner batcher([&](size_t n) { sizes.push_back(n); }, /*max_batch=*/4,
+                      tasks.scheduler());
+  int signed_ok = 0;
+  for (int i = 0; i < 10; ++i) {
+    batcher.SignLater(signer, SignatureContext::kRequest, "m" + std::to_string(i),
+                      [&](absl::StatusOr<v1::Signature> sig) { signed_ok += sig.ok(); });
+  }
+  tasks.RunAll();
+  CHECK(sizes == std::vector<size_t>{4, 4, 2});
+  CHECK(signed_ok == 10);
+  CHECK(tasks.pending() == 0);
+}
+
+TEST_CASE("BatchSigner: SignLater hands the signer's error to every message of the batch",
+          "[signature][batch]") {
+  class FailingSigner final : public crypto::Signer {
+   public:
+    absl::StatusOr<std::string> Sign(SignatureContext, absl::string_view) override {
+      return absl::UnavailableError("token removed");
+    }
+    crypto::KeyAlgorithm algorithm() const override { return crypto::KeyAlgorithm::kEcdsaP256; }
+    std::string PublicKeyDer() const override { return ""; }
+  };
+  auto signer = std::make_shared<FailingSigner>();
+  ManualScheduler tasks;
+  BatchSigner batcher(nullptr, kMaxSignatureBatch, tasks.scheduler());
+  std::vector<absl::Status> errors;
+  for (int i = 0; i < 3; ++i) {
+    batcher.SignLater(signer, SignatureContext::kRequest, "m" + std::to_string(i),
+                      [&](absl::StatusOr<v1::Signature> sig) { errors.push_back(sig.status()); });
+  }
+  tasks.RunAll();
+  REQUIRE(errors.size() == 3);
+  for (const absl::Status& e : errors) CHECK(e.code() == absl::StatusCode::kUnavailable);
+}
+
 }  // namespace darvoza

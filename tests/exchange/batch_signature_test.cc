@@ -127,12 +127,18 @@ TEST_CASE("Batch signatures: many calls in flight are signed in batches and all 
   // The first exchange tells the consumer that the provider speaks version 1; until then it
   // signs alone.
   REQUIRE(CallConcurrently(a.consumer->client_address(), 1) == 0);
+  // One call at a time: every message has a signature of its own.
+  for (int i = 0; i < 4; ++i) REQUIRE(CallConcurrently(a.consumer->client_address(), 1) == 0);
+  CHECK(BatchSizes(*a.consumer) == std::pair<double, double>{5, 5});
+  CHECK(BatchSizes(*a.provider) == std::pair<double, double>{5, 5});
 
-  // Waves of calls until both SSs have signed a batch of more than one message: how often the
-  // keys are busy is up to the scheduler, so no single wave is sure to batch.
+  // Waves of calls until both SSs have signed a batch of more than one message: a signing is
+  // deferred into a batch only while other exchanges are in progress on that SS
+  // (ExchangeCore::SignEnvelope), and how the calls of a wave overlap is up to the scheduler,
+  // so no single wave is sure to batch.
   constexpr int kWave = 64;
   int waves = 0;
-  int calls = 1;
+  int calls = 5;
   auto batched = [](Federation::SecurityServer& ss) {
     auto [sum, count] = BatchSizes(ss);
     return sum > count;
