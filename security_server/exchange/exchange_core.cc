@@ -18,6 +18,19 @@
 
 namespace darvoza::ss::exchange {
 
+namespace {
+
+// The signed message made of a signing's result, or the signer's error.
+absl::StatusOr<v1::SignedMessage> PackSigned(const SigningIdentity& identity,
+                                             absl::StatusOr<v1::Signature> signature,
+                                             std::string envelope_bytes, std::string body) {
+  if (!signature.ok()) return signature.status();
+  return PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
+                           std::move(body));
+}
+
+}  // namespace
+
 ExchangeCore::ExchangeCore(const NodeServices& node, ExchangeOptions options)
     : node_(node),
       options_(options),
@@ -37,26 +50,17 @@ void ExchangeCore::SignEnvelope(const SigningIdentity& identity,
   const bool may_batch = peer_accepts_batch && options_.batch_signatures;
   if (!may_batch || in_progress_.load(std::memory_order_relaxed) <= 1) {
     auto signature = batch_signer_.Sign(identity.signer, context, envelope_bytes, may_batch);
-    if (!signature.ok()) {
-      done(signature.status());
-      return;
-    }
-    done(PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
-                           std::move(body)));
+    done(PackSigned(identity, std::move(signature), std::move(envelope_bytes), std::move(body)));
     return;
   }
-  // The envelope bytes are both signed and sent: the task signs its own copy's view.
+  // The signing task keeps its own copy to sign; this one is packed into the message.
   std::string to_sign = envelope_bytes;
   batch_signer_.SignLater(
       identity.signer, context, std::move(to_sign),
       [identity, envelope_bytes = std::move(envelope_bytes), body = std::move(body),
        done = std::move(done)](absl::StatusOr<v1::Signature> signature) mutable {
-        if (!signature.ok()) {
-          done(signature.status());
-          return;
-        }
-        done(PackSignedMessage(identity, *std::move(signature), std::move(envelope_bytes),
-                               std::move(body)));
+        done(PackSigned(identity, std::move(signature), std::move(envelope_bytes),
+                        std::move(body)));
       });
 }
 
